@@ -1,0 +1,64 @@
+import { trainRun, type LogLevel } from '@ft/core';
+import pc from 'picocolors';
+
+import { TerminalProgress } from '../progress.js';
+import { renderSummary } from '../summary.js';
+
+/** Options of `ft train`, named like Ludwig's flags. */
+export interface TrainCommandOptions {
+  readonly config: string;
+  readonly dataset?: string;
+  readonly training_set?: string;
+  readonly validation_set?: string;
+  readonly test_set?: string;
+  readonly output_directory: string;
+  readonly experiment_name: string;
+  readonly random_seed: number;
+  readonly logging_level: LogLevel;
+}
+
+/**
+ * Runs `ft train`. The first Ctrl-C lets the current step finish and saves the results of the
+ * best epoch so far; a second one exits at once.
+ */
+export async function trainCommand(options: TrainCommandOptions, argv: readonly string[]): Promise<void> {
+  const progress = new TerminalProgress();
+  const logger = progress.logger(options.logging_level);
+  const controller = new AbortController();
+  const onInterrupt = (): void => {
+    if (controller.signal.aborted) {
+      progress.stop();
+      process.stderr.write('\nInterrupted twice; exiting without saving.\n');
+      process.exit(130);
+    }
+    controller.abort();
+    logger.warn('Interrupted: finishing the current step and saving the best weights. Press Ctrl-C again to exit at once.');
+  };
+  process.on('SIGINT', onInterrupt);
+
+  try {
+    const result = await trainRun({
+      configPath: options.config,
+      ...(options.dataset === undefined ? {} : { dataset: options.dataset }),
+      ...(options.training_set === undefined ? {} : { trainingSet: options.training_set }),
+      ...(options.validation_set === undefined ? {} : { validationSet: options.validation_set }),
+      ...(options.test_set === undefined ? {} : { testSet: options.test_set }),
+      outputDirectory: options.output_directory,
+      experimentName: options.experiment_name,
+      randomSeed: options.random_seed,
+      logger,
+      callbacks: progress,
+      signal: controller.signal,
+      command: argv.slice(1),
+    });
+    progress.stop();
+
+    process.stdout.write(`\n${renderSummary(result.finalMetrics)}\n`);
+    const stopped = result.stopReason === 'completed' ? '' : ` (stopped: ${result.stopReason.replaceAll('_', ' ')})`;
+    process.stdout.write(`\n${pc.bold('Results')}${stopped}: ${result.runDirectory}\n`);
+    process.stdout.write(`  model: ${result.runDirectory}/model\n  plots: ${result.runDirectory}/plots\n`);
+  } finally {
+    progress.stop();
+    process.off('SIGINT', onInterrupt);
+  }
+}

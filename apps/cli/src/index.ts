@@ -1,0 +1,3 @@
+export { createProgram, main } from './main.js';
+export { renderSummary } from './summary.js';
+export { TerminalProgress } from './progress.js';

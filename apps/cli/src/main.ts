@@ -1,0 +1,60 @@
+import { readFileSync } from 'node:fs';
+
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { EXIT_CODES, FtError } from '@ft/core';
+import pc from 'picocolors';
+
+import { trainCommand } from './commands/train.js';
+
+const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
+
+function parseInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number)) {
+    throw new InvalidArgumentError(`expected an integer, got "${value}".`);
+  }
+  return number;
+}
+
+/** Builds the `ft` command-line parser; exported so tests can parse arguments without a process. */
+export function createProgram(): Command {
+  const program = new Command('ft').description('Declarative fine-tuning: train models from one YAML file.').version(version).showHelpAfterError();
+
+  program
+    .command('train')
+    .description('Train a model from a config file and save it, its metrics and plots in a run folder.')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('--dataset <file>', 'CSV file to split into training, validation and test rows (overrides the config)')
+    .option('--training_set <file>', 'CSV file of training rows (overrides the config)')
+    .option('--validation_set <file>', 'CSV file of validation rows')
+    .option('--test_set <file>', 'CSV file of test rows')
+    .option('--output_directory <folder>', 'folder that receives the run folder', 'results')
+    .option('--experiment_name <name>', 'prefix of the run folder name', 'experiment')
+    .option('--random_seed <seed>', 'seed of the split, shuffling, initialisation and dropout', parseInteger, 42)
+    .addOption(new Option('--logging_level <level>', 'least severe log level to print').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
+    .action(async (options) => {
+      await trainCommand(options, process.argv);
+    });
+
+  return program;
+}
+
+/** Runs the CLI and returns the process exit code; user errors print without a stack trace. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = createProgram().exitOverride();
+  try {
+    await program.parseAsync([...argv]);
+    return EXIT_CODES.success;
+  } catch (error) {
+    if (error instanceof FtError) {
+      process.stderr.write(`${pc.red('error:')} ${error.message}\n`);
+      return error.exitCode;
+    }
+    const commanderError = error as { code?: string; exitCode?: number };
+    if (typeof commanderError.code === 'string' && commanderError.code.startsWith('commander.')) {
+      return commanderError.exitCode ?? EXIT_CODES.configInvalid;
+    }
+    process.stderr.write(`${pc.red('internal error:')} ${(error as Error).stack ?? String(error)}\n`);
+    return EXIT_CODES.internalError;
+  }
+}

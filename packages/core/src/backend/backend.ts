@@ -1,0 +1,73 @@
+import type { z } from 'zod';
+
+import type { Logger } from '../logging/logger.js';
+import type { NamedArrays } from '../tensors/named-arrays.js';
+import type { Batch, ModelDescription, TextEncoderDescription, TrainingBatch } from './model-description.js';
+
+/** What a backend can do; core checks a config against it before any work starts. */
+export interface BackendCapabilities {
+  /** Text encoder types this backend runs, and whether each can be fine-tuned. */
+  readonly encoders: Readonly<Record<string, { readonly trainable: boolean }>>;
+  /** Whether half-precision training works on the runtime and device in use. */
+  readonly mixedPrecision: boolean;
+  /** Why mixed precision is unavailable, shown in the warning when a config asks for it. */
+  readonly mixedPrecisionUnavailableReason?: string;
+}
+
+/** Outputs of a forward pass: per output feature, row-major logits `[rows × width]` (width 1 for binary and number outputs). */
+export type ForwardOutputs = Readonly<Record<string, Float32Array>>;
+
+export interface TrainStepResult {
+  /** The weighted sum of the output losses for this batch, averaged over rows. */
+  readonly loss: number;
+  readonly outputLosses: Readonly<Record<string, number>>;
+}
+
+/** A built model living in a backend's memory. */
+export interface ModelHandle {
+  /** Runs the model in inference mode (no dropout). */
+  forward(batch: Batch): Promise<ForwardOutputs>;
+  /** Runs forward, backward and one optimizer update at `learningRate`. */
+  trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult>;
+  /** Exports weights (Hugging Face names for encoders) for saving the model. */
+  exportWeights(): Promise<NamedArrays>;
+  /** Exports weights and optimizer state together, for checkpoints and restoring the best epoch. */
+  exportState(): Promise<NamedArrays>;
+  /** Restores what {@link exportState} returned. */
+  importState(state: NamedArrays): Promise<void>;
+  dispose(): void;
+}
+
+/** A frozen encoder used to fill the embedding cache. */
+export interface EncoderHandle {
+  readonly outputSize: number;
+  /** Encodes a batch of token ids into `[rows × outputSize]` embeddings. */
+  encode(ids: Int32Array, attentionMask: Int32Array, rows: number, sequenceLength: number): Promise<Float32Array>;
+  dispose(): void;
+}
+
+/** A started backend: one runtime on one device. */
+export interface Backend {
+  readonly name: string;
+  /** Runtime and device in use, printed at the start of a run, for example "TensorFlow.js 4.22.0 on wasm". */
+  readonly description: string;
+  readonly capabilities: BackendCapabilities;
+  buildModel(description: ModelDescription): Promise<ModelHandle>;
+  buildEncoder(encoder: TextEncoderDescription): Promise<EncoderHandle>;
+  dispose(): Promise<void>;
+}
+
+export interface BackendContext {
+  readonly logger: Logger;
+}
+
+/**
+ * The default export of a backend package. Core finds the package from `backend.type`,
+ * validates the rest of the `backend` section with `optionsSchema`, then calls `create`.
+ */
+export interface BackendDescriptor<Options = unknown> {
+  readonly name: string;
+  /** Schema of the backend's own keys in the `backend` section (everything but `type` and `cache_dir`). */
+  readonly optionsSchema: z.ZodType<Options>;
+  create(options: Options, context: BackendContext): Promise<Backend>;
+}

@@ -1,0 +1,82 @@
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+
+import { z } from 'zod';
+
+import { BackendError, ConfigError } from '../errors.js';
+import { toConfigIssues } from '../config/issues.js';
+import type { BackendDescriptor } from './backend.js';
+
+/** Packages behind the built-in backend names; any other `backend.type` is read as an npm package name. */
+export const BUILTIN_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
+  tfjs: '@ft/backend-tfjs',
+  onnx: '@ft/backend-onnx',
+};
+
+/** Keys of the `backend` section that core itself reads, so a backend's schema never sees them. */
+const CORE_BACKEND_KEYS = ['type', 'cache_dir'];
+
+/** Returns the npm package name that serves `backend.type`. */
+export function backendPackageName(type: string): string {
+  return BUILTIN_BACKEND_PACKAGES[type] ?? type;
+}
+
+function isDescriptor(value: unknown): value is BackendDescriptor {
+  if (typeof value !== 'object' || value === null) {
+    return false;
+  }
+  const candidate = value as Partial<BackendDescriptor>;
+  return typeof candidate.name === 'string' && typeof candidate.create === 'function' && candidate.optionsSchema instanceof z.ZodType;
+}
+
+/**
+ * Imports the backend package for `type` and returns its descriptor. The package is resolved
+ * from `searchFrom` first (a user's project) and then from core's own location (the packages
+ * installed next to `ft`).
+ */
+export async function loadBackendDescriptor(type: string, searchFrom: string = process.cwd()): Promise<BackendDescriptor> {
+  const packageName = backendPackageName(type);
+
+  let resolved: string | undefined;
+  for (const base of [path.join(searchFrom, 'package.json'), import.meta.url]) {
+    try {
+      resolved = createRequire(base).resolve(packageName);
+      break;
+    } catch {
+      // Try the next location; the error below lists what was tried.
+    }
+  }
+  if (resolved === undefined) {
+    const known = Object.keys(BUILTIN_BACKEND_PACKAGES).join(', ');
+    throw new BackendError(
+      'BACKEND_NOT_INSTALLED',
+      `backend.type "${type}" needs the package ${packageName}, which is not installed. Install it with \`npm install ${packageName}\`, or use one of the built-in backends: ${known}.`,
+    );
+  }
+
+  let module: { default?: unknown };
+  try {
+    module = (await import(pathToFileURL(resolved).href)) as { default?: unknown };
+  } catch (error) {
+    throw new BackendError('BACKEND_INVALID', `Failed to load backend package ${packageName} from ${resolved}: ${(error as Error).message}`, { cause: error });
+  }
+
+  if (!isDescriptor(module.default)) {
+    throw new BackendError(
+      'BACKEND_INVALID',
+      `Package ${packageName} is not an ft backend: its default export must be an object with name, optionsSchema (a zod schema) and create().`,
+    );
+  }
+  return module.default;
+}
+
+/** Validates the backend-specific keys of a `backend` section with the descriptor's schema, reporting paths under `backend`. */
+export function parseBackendOptions<Options>(descriptor: BackendDescriptor<Options>, section: Record<string, unknown>, source?: string): Options {
+  const own = Object.fromEntries(Object.entries(section).filter(([key]) => !CORE_BACKEND_KEYS.includes(key)));
+  const result = descriptor.optionsSchema.safeParse(own);
+  if (!result.success) {
+    throw new ConfigError(toConfigIssues(descriptor.optionsSchema, own, result.error.issues, ['backend']), source);
+  }
+  return result.data;
+}

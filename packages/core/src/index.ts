@@ -1,0 +1,53 @@
+// Config
+export { configSchema, combinerSchema, preprocessingSchema, backendSectionSchema, type FtConfig, type FtConfigInput, type CombinerConfig } from './config/schema.js';
+export { FEATURE_TYPES, type FeatureType, type InputFeature, type OutputFeature, type TextEncoderConfig, type BertEncoderConfig } from './config/features.js';
+export { trainerSchema, optimizerSchema, type TrainerConfig, type OptimizerConfig, type LearningRateSchedulerConfig, type GradientClippingConfig } from './config/trainer.js';
+export { loadConfigFile, validateConfig, type LoadedConfig } from './config/load.js';
+export { resolveLearningRate, learningRateScale, type ResolvedLearningRate } from './config/resolve.js';
+export { OUTPUT_METRICS, DEFAULT_VALIDATION_METRIC, type MetricGoal } from './config/metrics-catalog.js';
+
+// Errors and logging
+export { FtError, ConfigError, DataError, BackendError, UnsupportedError, EXIT_CODES, formatKeyPath, type ConfigIssue, type FtErrorCode } from './errors.js';
+export { createStreamLogger, createRecordingLogger, silentLogger, type Logger, type LogLevel, type RecordingLogger } from './logging/logger.js';
+
+// Arrays, checkpoints and tokenizers
+export { float32Array, int32Array, shapeSize, type NamedArray, type NamedArrays, type ArrayDType } from './tensors/named-arrays.js';
+export { BERT_BASE_ARCHITECTURE, type BertArchitecture } from './checkpoint/bert-config.js';
+export * from './checkpoint/index.js';
+export * from './text/index.js';
+export type { TextTokenizer, TokenizedBatch } from './text/tokenizer.js';
+
+// Backends
+export type { Backend, BackendCapabilities, BackendContext, BackendDescriptor, EncoderHandle, ForwardOutputs, ModelHandle, TrainStepResult } from './backend/backend.js';
+export { textEncoderOutputSize } from './backend/model-description.js';
+export type {
+  Batch,
+  BertEncoderDescription,
+  InputBatch,
+  InputDescription,
+  ModelDescription,
+  OutputDescription,
+  TargetBatch,
+  TextEncoderDescription,
+  TrainingBatch,
+  UniversalSentenceEncoderDescription,
+} from './backend/model-description.js';
+export { BUILTIN_BACKEND_PACKAGES, backendPackageName, loadBackendDescriptor, parseBackendOptions } from './backend/load-backend.js';
+
+// Data
+export * from './data/index.js';
+
+// Training
+export { learningRateAt, warmupSteps, type ScheduleContext } from './training/schedule.js';
+export { referenceOptimizerStep, type ReferenceOptimizerState } from './training/optimizers/reference.js';
+export { binaryMetrics, categoryMetrics, numberMetrics, rocAuc, type MetricValues } from './training/metrics.js';
+export { Random, type RandomState } from './training/random.js';
+export { planTraining, train, type EvaluationEvent, type StepEvent, type StopReason, type TrainingCallbacks, type TrainingPlan, type TrainingResult, type TrainingStatistics } from './training/trainer.js';
+export type { SplitMetrics } from './training/evaluate.js';
+
+// Runs
+export { EmbeddingCache, defaultCacheDirectory, embeddingCacheKey } from './cache/embedding-cache.js';
+export { trainRun, type TrainRunRequest, type TrainRunResult } from './pipeline/train-run.js';
+export { bundledUniversalSentenceEncoderDirectory, type ProgressListener } from './pipeline/text-inputs.js';
+export { ENCODER_WEIGHT_PREFIX } from './results/write-results.js';
+export { writeFileAtomic, writeJsonAtomic } from './results/atomic-write.js';

@@ -1,0 +1,271 @@
+import path from 'node:path';
+
+import type { BackendDescriptor } from '../backend/backend.js';
+import { loadBackendDescriptor, parseBackendOptions } from '../backend/load-backend.js';
+import type { InputBatch, InputDescription, ModelDescription, OutputDescription } from '../backend/model-description.js';
+import { EmbeddingCache, defaultCacheDirectory } from '../cache/embedding-cache.js';
+import { loadConfigFile, validateConfig, type LoadedConfig } from '../config/load.js';
+import { DEFAULT_VALIDATION_METRIC, OUTPUT_METRICS } from '../config/metrics-catalog.js';
+import { learningRateScale, resolveLearningRate } from '../config/resolve.js';
+import type { FtConfig } from '../config/schema.js';
+import { denormalize, encodeSplits, loadSplits, resolveDatasetSources, type DatasetSources, type EncodedSplit, type FeatureMetadata, type PreparedSplit, type SplitName } from '../data/index.js';
+import { UnsupportedError } from '../errors.js';
+import { silentLogger, type Logger } from '../logging/logger.js';
+import { createRunDirectory } from '../results/run-directory.js';
+import { writeRunResults } from '../results/write-results.js';
+import { evaluateSplit, type SplitMetrics, type SplitPredictions } from '../training/evaluate.js';
+import type { OutputMetricSettings } from '../training/metrics.js';
+import { Random } from '../training/random.js';
+import { train, type StopReason, type TrainingCallbacks, type TrainingStatistics } from '../training/trainer.js';
+import { prepareTextInput, type PreparedTextInput, type ProgressListener } from './text-inputs.js';
+
+/** What to train: a config (file or object), the data, and where the results go. */
+export interface TrainRunRequest extends DatasetSources {
+  /** Path of a YAML config file. */
+  readonly configPath?: string;
+  /** A config object, used when `configPath` is not given. Relative paths resolve against the working directory. */
+  readonly config?: unknown;
+  /** Folder that receives `<experimentName>_run[_N]`; default `results`. */
+  readonly outputDirectory?: string;
+  readonly experimentName?: string;
+  /** Seed of the split, shuffling, initialisation and dropout; default 42. */
+  readonly randomSeed?: number;
+  readonly logger?: Logger;
+  readonly callbacks?: TrainingCallbacks & { onProgress?: ProgressListener };
+  /** Aborting stops after the current step; the run still saves the best weights and its results. */
+  readonly signal?: AbortSignal;
+  /** Loads the backend for `backend.type`; tests inject one, the default imports the package. */
+  readonly loadBackend?: (type: string) => Promise<BackendDescriptor>;
+  /** Command line that started the run, recorded in `description.json`. */
+  readonly command?: readonly string[];
+}
+
+/** Where a run's results are, and its headline numbers. */
+export interface TrainRunResult {
+  readonly runDirectory: string;
+  readonly config: FtConfig;
+  readonly learningRate: number;
+  readonly backendDescription: string;
+  readonly stopReason: StopReason;
+  readonly statistics: TrainingStatistics;
+  /** Metrics of the best weights on every split, as saved in `test_statistics.json`. */
+  readonly finalMetrics: Partial<Record<SplitName, SplitMetrics>>;
+  readonly bestEpoch: number;
+}
+
+function describeOutputs(config: FtConfig, metadata: Record<string, FeatureMetadata>): OutputDescription[] {
+  return config.output_features.map((feature): OutputDescription => {
+    const meta = metadata[feature.name]!;
+    switch (feature.type) {
+      case 'category': {
+        const vocabulary = meta.type === 'category' ? meta.vocabulary : [];
+        const weights = feature.loss.class_weights;
+        return {
+          name: feature.name,
+          kind: 'category',
+          numClasses: vocabulary.length,
+          lossWeight: feature.loss.weight,
+          classWeights: weights === null ? null : vocabulary.map((label) => weights[label] ?? 1),
+        };
+      }
+      case 'binary':
+        return { name: feature.name, kind: 'binary', lossWeight: feature.loss.weight, positiveClassWeight: feature.loss.positive_class_weight };
+      case 'number':
+        return { name: feature.name, kind: 'number', lossWeight: feature.loss.weight, loss: feature.loss.type };
+    }
+  });
+}
+
+function metricSettings(config: FtConfig, metadata: Record<string, FeatureMetadata>): Record<string, OutputMetricSettings> {
+  return Object.fromEntries(
+    config.output_features.map((feature) => {
+      const meta = metadata[feature.name]!;
+      const toColumnUnits = meta.type === 'number' ? (value: number) => denormalize(value, meta) : (value: number) => value;
+      const settings: OutputMetricSettings = {
+        topK: feature.type === 'category' ? feature.top_k : 1,
+        threshold: feature.type === 'binary' ? feature.threshold : 0.5,
+        toColumnUnits,
+      };
+      return [feature.name, settings];
+    }),
+  );
+}
+
+function checkCapabilities(config: FtConfig, descriptor: BackendDescriptor, capabilities: { encoders: Readonly<Record<string, { trainable: boolean }>> }): void {
+  config.input_features.forEach((feature, index) => {
+    if (feature.type !== 'text') {
+      return;
+    }
+    const support = capabilities.encoders[feature.encoder.type];
+    if (support === undefined) {
+      throw new UnsupportedError(
+        `input_features[${index}].encoder.type: backend "${descriptor.name}" has no ${feature.encoder.type} encoder; it supports ${Object.keys(capabilities.encoders).join(', ')}. Pick one of those or another backend.`,
+      );
+    }
+    if (feature.encoder.trainable && !support.trainable) {
+      throw new UnsupportedError(`input_features[${index}].encoder.trainable: backend "${descriptor.name}" cannot fine-tune ${feature.encoder.type}; set trainable: false.`);
+    }
+  });
+}
+
+/**
+ * Trains a model end to end: validates the config and starts the backend before reading any
+ * data, prepares the data, trains, and writes the run folder.
+ */
+export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult> {
+  const logger = request.logger ?? silentLogger;
+  const seed = request.randomSeed ?? 42;
+
+  // Validate everything that can be checked without data.
+  const loaded: LoadedConfig =
+    request.configPath !== undefined
+      ? await loadConfigFile(request.configPath)
+      : { config: validateConfig(request.config), path: undefined, baseDirectory: process.cwd() };
+  const config = loaded.config;
+  const descriptor = await (request.loadBackend ?? loadBackendDescriptor)(config.backend.type);
+  const backendOptions = parseBackendOptions(descriptor, config.backend, loaded.path);
+  const sources = resolveDatasetSources(config, loaded.baseDirectory, request);
+  const learningRate = resolveLearningRate(config);
+  const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, 1);
+
+  const backend = await descriptor.create(backendOptions, { logger });
+  try {
+    logger.info(`Backend: ${backend.description}`);
+    checkCapabilities(config, descriptor, backend.capabilities);
+    const mixedPrecision = config.trainer.use_mixed_precision && backend.capabilities.mixedPrecision;
+    if (config.trainer.use_mixed_precision && !mixedPrecision) {
+      logger.warn(`use_mixed_precision is on, but ${backend.capabilities.mixedPrecisionUnavailableReason ?? 'this backend cannot train in half precision'}; training in float32.`);
+    }
+    logger.info(`Learning rate ${learningRate.value} (${learningRate.reason}).`);
+
+    // Read and encode the data.
+    const random = new Random(seed);
+    const rowSets = await loadSplits(config, sources, random);
+    const { metadata, training, validation, test } = encodeSplits(config, rowSets, logger);
+    const encodedSplits = [training, validation, test].filter((split): split is EncodedSplit => split !== null);
+    logger.info(`Data: ${encodedSplits.map((split) => `${split.split} ${split.rows} rows`).join(', ')}.`);
+
+    const cache = new EmbeddingCache(defaultCacheDirectory(config.backend.cache_dir));
+    const textInputs: PreparedTextInput[] = [];
+    for (const feature of config.input_features) {
+      if (feature.type === 'text') {
+        const context = { backend, baseDirectory: loaded.baseDirectory, cache, logger, seed, ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}) };
+        textInputs.push(await prepareTextInput(feature, encodedSplits, context));
+      }
+    }
+
+    const prepare = (split: EncodedSplit | null): PreparedSplit | null => {
+      if (split === null) {
+        return null;
+      }
+      const inputs: Record<string, InputBatch> = { ...split.inputs };
+      for (const text of textInputs) {
+        inputs[text.name] = text.splits[split.split]!;
+      }
+      return { split: split.split, rows: split.rows, inputs, targets: split.targets };
+    };
+    const prepared = { training: prepare(training)!, validation: prepare(validation), test: prepare(test) };
+
+    // Build the model.
+    const inputs: InputDescription[] = config.input_features.map((feature): InputDescription => {
+      const text = textInputs.find((candidate) => candidate.name === feature.name);
+      if (text !== undefined) {
+        const first = text.splits.training!;
+        return text.cached && first.kind === 'embedding' ? { name: feature.name, kind: 'embedding', size: first.size } : { name: feature.name, kind: 'text', encoder: text.encoder };
+      }
+      const meta = metadata[feature.name]!;
+      return meta.type === 'category' ? { name: feature.name, kind: 'category', vocabularySize: meta.vocabulary.length } : { name: feature.name, kind: 'number' };
+    });
+    const outputs = describeOutputs(config, metadata);
+    const description: ModelDescription = {
+      inputs,
+      combiner: config.combiner,
+      outputs,
+      optimizer: config.trainer.optimizer,
+      gradientClipping: config.trainer.gradient_clipping,
+      seed,
+      mixedPrecision,
+    };
+    const model = await backend.buildModel(description);
+
+    try {
+      const validationField = config.trainer.validation_field ?? config.output_features[0]!.name;
+      const validationFeature = config.output_features.find((feature) => feature.name === validationField);
+      const validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
+      const goal = validationFeature === undefined ? 'min' : OUTPUT_METRICS[validationFeature.type][validationMetric] ?? 'min';
+      const settings = metricSettings(config, metadata);
+      const runDirectory = await createRunDirectory(path.resolve(request.outputDirectory ?? 'results'), request.experimentName ?? 'experiment');
+      logger.info(`Results will be written to ${runDirectory}`);
+
+      const result = await train({
+        trainer: config.trainer,
+        baseLearningRate,
+        model,
+        outputs,
+        metricSettings: settings,
+        ...prepared,
+        validationTarget: { field: validationField, metric: validationMetric, goal },
+        random,
+        logger,
+        ...(request.callbacks === undefined ? {} : { callbacks: request.callbacks }),
+        ...(request.signal === undefined ? {} : { signal: request.signal }),
+      });
+
+      // Evaluate the restored best weights on every split for the final report.
+      const evalBatchSize = config.trainer.eval_batch_size ?? Math.max(config.trainer.batch_size, 128);
+      const finalMetrics: Partial<Record<SplitName, SplitMetrics>> = {};
+      const predictions: Partial<Record<SplitName, SplitPredictions>> = {};
+      for (const split of [prepared.training, prepared.validation, prepared.test]) {
+        if (split !== null) {
+          const evaluation = await evaluateSplit(model, split, outputs, settings, evalBatchSize);
+          finalMetrics[split.split] = evaluation.metrics;
+          predictions[split.split] = evaluation.predictions;
+        }
+      }
+
+      const resolvedConfig: FtConfig = {
+        ...config,
+        trainer: { ...config.trainer, learning_rate: learningRate.value, eval_batch_size: evalBatchSize },
+      };
+      await writeRunResults({
+        runDirectory,
+        config: resolvedConfig,
+        metadata,
+        model,
+        textInputs,
+        outputs,
+        prepared,
+        statistics: result.statistics,
+        steps: result.steps,
+        finalMetrics,
+        predictions,
+        description: {
+          command: request.command ?? [],
+          random_seed: seed,
+          dataset: sources,
+          config_file: loaded.path ?? null,
+          backend: backend.description,
+          node_version: process.version,
+          stop_reason: result.stopReason,
+          best_epoch: result.bestEpoch + 1,
+          training_plan: result.plan,
+        },
+      });
+
+      return {
+        runDirectory,
+        config: resolvedConfig,
+        learningRate: baseLearningRate,
+        backendDescription: backend.description,
+        stopReason: result.stopReason,
+        statistics: result.statistics,
+        finalMetrics,
+        bestEpoch: result.bestEpoch,
+      };
+    } finally {
+      model.dispose();
+    }
+  } finally {
+    await backend.dispose();
+  }
+}
