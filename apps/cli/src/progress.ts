@@ -22,6 +22,10 @@ function formatDuration(seconds: number): string {
  */
 export class TerminalProgress implements TrainingCallbacks {
   private readonly bars: MultiBar;
+  /** Without a terminal (CI logs, pipes) bars cannot redraw, so progress is logged as plain lines every few seconds. */
+  private readonly interactive: boolean;
+  private lastPlainLine = 0;
+  private lastRender = 0;
   private trainingBar: SingleBar | null = null;
   private taskBar: { name: string; bar: SingleBar } | null = null;
   private plan: TrainingPlan | null = null;
@@ -30,6 +34,7 @@ export class TerminalProgress implements TrainingCallbacks {
   private smoothedLoss = Number.NaN;
 
   constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
+    this.interactive = stream.isTTY === true;
     this.bars = new MultiBar(
       {
         stream,
@@ -58,8 +63,9 @@ export class TerminalProgress implements TrainingCallbacks {
       }
       const prefix = recordLevel === 'warn' ? pc.yellow('warning: ') : recordLevel === 'error' ? pc.red('error: ') : '';
       const line = `${prefix}${message}\n`;
-      if (this.trainingBar !== null || this.taskBar !== null) {
+      if (this.interactive && (this.trainingBar !== null || this.taskBar !== null)) {
         this.bars.log(line);
+        this.render(true);
       } else {
         this.stream.write(line);
       }
@@ -73,11 +79,16 @@ export class TerminalProgress implements TrainingCallbacks {
   }
 
   onProgress = (task: string, done: number, total: number): void => {
+    if (!this.interactive) {
+      this.plainLine(`${task}: ${done}/${total} rows`, done >= total);
+      return;
+    }
     if (this.taskBar === null || this.taskBar.name !== task) {
       this.finishTask();
       this.taskBar = { name: task, bar: this.bars.create(total, 0, { label: task, details: '' }) };
     }
     this.taskBar.bar.update(done, { label: task, details: 'rows' });
+    this.render(false);
     if (done >= total) {
       this.finishTask();
     }
@@ -95,11 +106,14 @@ export class TerminalProgress implements TrainingCallbacks {
     this.finishTask();
     this.plan = plan;
     this.started = performance.now();
+    if (!this.interactive) {
+      return;
+    }
     this.trainingBar = this.bars.create(plan.totalSteps, 0, { label: `Epoch 1/${plan.epochs}`, details: '' });
   }
 
   onStep(event: StepEvent): void {
-    if (this.trainingBar === null || this.plan === null) {
+    if (this.plan === null) {
       return;
     }
     this.rowsSeen += event.rows;
@@ -108,7 +122,36 @@ export class TerminalProgress implements TrainingCallbacks {
     const throughput = this.rowsSeen / Math.max(elapsed, 1e-9);
     const eta = (elapsed / event.step) * (event.totalSteps - event.step);
     const details = `steps | loss ${this.smoothedLoss.toFixed(4)} | lr ${event.learningRate.toExponential(2)} | ${throughput.toFixed(1)} rows/s | ETA ${formatDuration(eta)}`;
-    this.trainingBar.update(event.step, { label: `Epoch ${event.epoch + 1}/${this.plan.epochs}`, details });
+    const label = `Epoch ${event.epoch + 1}/${this.plan.epochs}`;
+    if (this.trainingBar === null) {
+      this.plainLine(`${label} step ${event.step}/${event.totalSteps} | ${details.replace(/^steps \| /, '')}`, event.step === event.totalSteps);
+      return;
+    }
+    this.trainingBar.update(event.step, { label, details });
+    this.render(false);
+  }
+
+  /**
+   * Redraws the bars. cli-progress redraws on a timer, which never fires while a training step
+   * keeps the event loop busy, so redraws are also forced from here, at most five per second.
+   */
+  private render(force: boolean): void {
+    const now = performance.now();
+    if (!force && now - this.lastRender < 200) {
+      return;
+    }
+    this.lastRender = now;
+    this.bars.update();
+  }
+
+  /** Prints one progress line, at most every 10 seconds unless `force` is set. */
+  private plainLine(text: string, force: boolean): void {
+    const now = performance.now();
+    if (!force && now - this.lastPlainLine < 10_000) {
+      return;
+    }
+    this.lastPlainLine = now;
+    this.stream.write(`${text}\n`);
   }
 
   onEvaluation(event: EvaluationEvent): void {
@@ -143,6 +186,8 @@ export class TerminalProgress implements TrainingCallbacks {
       this.trainingBar.stop();
       this.trainingBar = null;
     }
-    this.bars.stop();
+    if (this.interactive) {
+      this.bars.stop();
+    }
   }
 }

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -15,7 +15,7 @@ export interface CliResult {
 }
 
 /** Runs the built `ft` binary in `cwd` with its own cache folder, as a user would from a shell. */
-export function runCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; onStderr?: (text: string) => void }): Promise<CliResult> {
+export function runCli(args: readonly string[], options: { cwd: string; env?: Record<string, string>; onStderr?: (text: string, child: ChildProcess) => void }): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
@@ -27,7 +27,7 @@ export function runCli(args: readonly string[], options: { cwd: string; env?: Re
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => {
       stderr += chunk.toString();
-      options.onStderr?.(chunk.toString());
+      options.onStderr?.(chunk.toString(), child);
     });
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));

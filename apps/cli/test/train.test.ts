@@ -63,6 +63,45 @@ trainer:
     expect(resolved.trainer.learning_rate).toBe(0.003);
   });
 
+  it('saves the best weights when interrupted', async () => {
+    const folder = await workspace({
+      'config.yaml': sst2Config(`input_features:
+  - name: sentence
+    type: text
+    encoder: {type: bert, pretrained_model_name_or_path: ./tiny-bert, trainable: true}
+    preprocessing: {max_sequence_length: 32}
+output_features:
+  - name: label
+    type: category
+trainer:
+  epochs: 1000
+  batch_size: 8
+  early_stop: -1
+`),
+    });
+    await createTinyBertCheckpoint(path.join(folder, 'tiny-bert'), { seed: 4 });
+
+    let interrupted = false;
+    const result = await runCli(['train', '--config', 'config.yaml'], {
+      cwd: folder,
+      onStderr: (text, child) => {
+        // Interrupt once the first epoch has been evaluated, so there are best weights to save.
+        if (!interrupted && text.includes('Epoch 1:')) {
+          interrupted = true;
+          child.kill('SIGINT');
+        }
+      },
+    });
+    expect(interrupted).toBe(true);
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stderr).toContain('Interrupted: finishing the current step and saving the best weights.');
+    expect(result.stdout).toContain('Results (stopped: interrupted)');
+    const description = JSON.parse(await readFile(path.join(folder, 'results/experiment_run/description.json'), 'utf8')) as { stop_reason: string };
+    expect(description.stop_reason).toBe('interrupted');
+    const files = await readdir(path.join(folder, 'results/experiment_run/model'));
+    expect(files).toContain('model.safetensors');
+  });
+
   it('fine-tunes a bert encoder and saves it as a Hugging Face folder', async () => {
     const folder = await workspace({
       'config.yaml': sst2Config(`input_features:

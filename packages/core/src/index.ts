@@ -1,7 +1,7 @@
 // Config
 export { configSchema, combinerSchema, preprocessingSchema, backendSectionSchema, type FtConfig, type FtConfigInput, type CombinerConfig } from './config/schema.js';
 export { FEATURE_TYPES, type FeatureType, type InputFeature, type OutputFeature, type TextEncoderConfig, type BertEncoderConfig } from './config/features.js';
-export { trainerSchema, optimizerSchema, type TrainerConfig, type OptimizerConfig, type LearningRateSchedulerConfig, type GradientClippingConfig } from './config/trainer.js';
+export { trainerSchema, optimizerSchema, gradientClippingSchema, learningRateSchedulerSchema, type TrainerConfig, type OptimizerConfig, type LearningRateSchedulerConfig, type GradientClippingConfig } from './config/trainer.js';
 export { loadConfigFile, validateConfig, type LoadedConfig } from './config/load.js';
 export { resolveLearningRate, learningRateScale, type ResolvedLearningRate } from './config/resolve.js';
 export { OUTPUT_METRICS, DEFAULT_VALIDATION_METRIC, type MetricGoal } from './config/metrics-catalog.js';

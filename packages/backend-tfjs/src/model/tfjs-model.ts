@@ -104,7 +104,9 @@ export class TfjsModel implements ModelHandle {
   }
 
   private addWeight(name: string, initial: tf.Tensor): void {
-    this.weights.set(name, tf.variable(initial, true, name));
+    // tfjs variable names are global to the process, so weights keep auto-generated ones and
+    // this model maps its own names to them.
+    this.weights.set(name, tf.variable(initial, true));
     initial.dispose();
   }
 

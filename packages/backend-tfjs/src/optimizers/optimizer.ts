@@ -18,7 +18,9 @@ export class TfjsOptimizer {
     const key = `${name}.${slot}`;
     let variable = this.slots.get(key);
     if (variable === undefined) {
-      variable = tf.variable(tf.zerosLike(like), false, `optimizer.${key}`);
+      const zeros = tf.zerosLike(like);
+      variable = tf.variable(zeros, false);
+      zeros.dispose();
       this.slots.set(key, variable);
     }
     return variable;

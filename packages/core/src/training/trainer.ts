@@ -166,6 +166,9 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
       }
       callbacks.onStep?.({ step, totalSteps: plan.totalSteps, epoch, loss: result.loss, learningRate, rows: indices.length });
 
+      // Backend calls can finish without giving the event loop a turn, which would hold back
+      // signal handlers (Ctrl-C) and timers until the end of training.
+      await new Promise((resolve) => setImmediate(resolve));
       if (options.signal?.aborted) {
         stopReason = 'interrupted';
         break;
