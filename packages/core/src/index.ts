@@ -50,4 +50,4 @@ export { EmbeddingCache, defaultCacheDirectory, embeddingCacheKey } from './cach
 export { trainRun, type TrainRunRequest, type TrainRunResult } from './pipeline/train-run.js';
 export { bundledUniversalSentenceEncoderDirectory, type ProgressListener } from './pipeline/text-inputs.js';
 export { ENCODER_WEIGHT_PREFIX } from './results/write-results.js';
-export { writeFileAtomic, writeJsonAtomic } from './results/atomic-write.js';
+export { writeFileAtomic, writeJsonAtomic } from './io/atomic-write.js';

@@ -3,7 +3,7 @@ import { mkdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import path from 'node:path';
 
-import { writeFileAtomic, writeJsonAtomic } from '../results/atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../io/atomic-write.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
 
 /** Bumped whenever the layout of cache files changes, so old files are never misread. */

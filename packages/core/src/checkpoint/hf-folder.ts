@@ -9,7 +9,7 @@ import { z } from 'zod';
 
 import { FtError } from '../errors.js';
 import type { NamedArray, NamedArrays } from '../tensors/named-arrays.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 import { BERT_BASE_ARCHITECTURE, type BertArchitecture } from './bert-config.js';
 import { readSafetensors, writeSafetensors } from './safetensors.js';
 

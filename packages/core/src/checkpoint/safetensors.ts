@@ -8,7 +8,7 @@ import { endianness } from 'node:os';
 
 import { FtError } from '../errors.js';
 import { shapeSize, type NamedArray, type NamedArrays } from '../tensors/named-arrays.js';
-import { writeFileAtomic } from './atomic-file.js';
+import { writeFileAtomic } from '../io/atomic-write.js';
 
 /** Tensors and the string metadata (`__metadata__`) of one safetensors file. */
 export interface SafetensorsContents {
