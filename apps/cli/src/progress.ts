@@ -54,14 +54,19 @@ export class TerminalProgress implements TrainingCallbacks {
     );
   }
 
-  /** A logger that prints above the bars, so log lines never tear a bar apart. */
+  /** Creates a logger that prints above the bars, so log lines never tear a bar apart. */
   logger(level: LogLevel): Logger {
     const threshold = LEVEL_ORDER[level];
     const write = (recordLevel: LogLevel, message: string): void => {
       if (LEVEL_ORDER[recordLevel] < threshold) {
         return;
       }
-      const prefix = recordLevel === 'warn' ? pc.yellow('warning: ') : recordLevel === 'error' ? pc.red('error: ') : '';
+      let prefix = '';
+      if (recordLevel === 'warn') {
+        prefix = pc.yellow('warning: ');
+      } else if (recordLevel === 'error') {
+        prefix = pc.red('error: ');
+      }
       const line = `${prefix}${message}\n`;
       if (this.interactive && (this.trainingBar !== null || this.taskBar !== null)) {
         this.bars.log(line);
@@ -164,9 +169,8 @@ export class TerminalProgress implements TrainingCallbacks {
       const summary = Object.entries(metrics)
         .filter(([feature]) => feature !== 'combined')
         .map(([feature, values]) => {
-          const headline = values.accuracy ?? values.mean_squared_error ?? values.loss;
-          const name = values.accuracy !== undefined ? 'accuracy' : values.mean_squared_error !== undefined ? 'mse' : 'loss';
-          return `${feature} ${name} ${headline?.toFixed(4)}`;
+          const name = ['accuracy', 'mean_squared_error', 'loss'].find((metric) => values[metric] !== undefined) ?? 'loss';
+          return `${feature} ${name} ${values[name]?.toFixed(4)}`;
         })
         .join(', ');
       parts.push(`${split}: loss ${metrics.combined?.loss?.toFixed(4)}, ${summary}`);

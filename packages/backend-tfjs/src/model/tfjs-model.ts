@@ -26,7 +26,7 @@ interface FullyConnectedLayer {
 }
 
 /**
- * The model a description asks for: one encoder per input, a concat combiner with optional
+ * The model that a description specifies: one encoder per input, a concat combiner with optional
  * fully connected layers, and one linear head per output, trained with the configured loss
  * and optimizer. Weights are named as in the exported safetensors file.
  */

@@ -47,7 +47,7 @@ export interface TrainingCallbacks {
   onTrainEnd?(reason: StopReason): void;
 }
 
-/** Why training stopped; logged at the end of a run. */
+/** Reason training stopped, logged at the end of a run. */
 export type StopReason = 'completed' | 'early_stopping' | 'interrupted' | 'non_finite_loss';
 
 /** Per-split metric histories, one entry per evaluation, in the layout of Ludwig's `training_statistics.json`. */
@@ -179,7 +179,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     }
 
     // Evaluate. Training metrics come from the losses of this epoch's steps, so they include
-    // dropout; a full pass over the training split would cost as much as the epoch itself.
+    // dropout. A full pass over the training split would cost as much as the epoch itself.
     callbacks.onEvaluationStart?.(epoch);
     const trainingMetrics: SplitMetrics = { combined: { loss: lossSum / lossRows } };
     for (const [name, sum] of Object.entries(outputLossSums)) {
