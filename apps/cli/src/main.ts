@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { EXIT_CODES, FtError } from '@ft/core';
 import pc from 'picocolors';
 
-import { trainCommand } from './commands/train.js';
+import { trainCommand, type TrainCommandOptions } from './commands/train.js';
 
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -23,7 +23,8 @@ export function createProgram(): Command {
   program
     .command('train')
     .description('Train a model from a config file and save it, its metrics and plots in a run folder.')
-    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('-c, --config <file>', 'YAML config file (required unless --resume is given)')
+    .option('--resume <run_directory>', 'continue an interrupted run from its latest checkpoint, with its own config and data')
     .option('--dataset <file>', 'CSV file to split into training, validation and test rows (overrides the config)')
     .option('--training_set <file>', 'CSV file of training rows (overrides the config)')
     .option('--validation_set <file>', 'CSV file of validation rows')
@@ -32,7 +33,10 @@ export function createProgram(): Command {
     .option('--experiment_name <name>', 'prefix of the run folder name', 'experiment')
     .option('--random_seed <seed>', 'seed of the split, shuffling, initialisation and dropout', parseInteger, 42)
     .addOption(new Option('--logging_level <level>', 'least severe log level to print').choices(['debug', 'info', 'warn', 'error', 'silent']).default('info'))
-    .action(async (options) => {
+    .action(async (options: TrainCommandOptions) => {
+      if (options.config === undefined && options.resume === undefined) {
+        throw new FtError('CONFIG_INVALID', 'ft train needs --config <file>, or --resume <run directory> to continue an interrupted run.');
+      }
       await trainCommand(options, process.argv);
     });
 

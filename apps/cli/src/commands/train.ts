@@ -6,7 +6,8 @@ import { renderSummary } from '../summary.js';
 
 /** Options of `ft train`, named like Ludwig's flags. */
 export interface TrainCommandOptions {
-  readonly config: string;
+  readonly config?: string;
+  readonly resume?: string;
   readonly dataset?: string;
   readonly training_set?: string;
   readonly validation_set?: string;
@@ -38,7 +39,8 @@ export async function trainCommand(options: TrainCommandOptions, argv: readonly 
 
   try {
     const result = await trainRun({
-      configPath: options.config,
+      ...(options.config === undefined ? {} : { configPath: options.config }),
+      ...(options.resume === undefined ? {} : { resumeFrom: options.resume }),
       ...(options.dataset === undefined ? {} : { dataset: options.dataset }),
       ...(options.training_set === undefined ? {} : { trainingSet: options.training_set }),
       ...(options.validation_set === undefined ? {} : { validationSet: options.validation_set }),

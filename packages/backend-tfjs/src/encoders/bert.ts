@@ -83,7 +83,8 @@ export class BertEncoder {
   readonly architecture: BertArchitecture;
   readonly trainable: boolean;
   private readonly seed: number;
-  private dropoutCalls = 0;
+  /** Dropout calls so far; each call's mask is seeded by it, so checkpoints save and restore it. */
+  dropoutCalls = 0;
   private disposed = false;
 
   private constructor(architecture: BertArchitecture, variables: Map<string, tf.Variable>, options: BertCreateOptions) {

@@ -16,6 +16,10 @@ import { UniversalSentenceEncoder } from '../encoders/universal-sentence-encoder
 import { clipGradients, TfjsOptimizer } from '../optimizers/optimizer.js';
 import { activate, glorotUniform, layerNorm, linear } from './layers.js';
 
+/** State keys of the dropout call counters, which seed each dropout mask. */
+const MODEL_DROPOUT_KEY = 'random.dropout_calls';
+const ENCODER_DROPOUT_PREFIX = 'random.encoder_dropout_calls.';
+
 type TextEncoder = { kind: 'bert'; encoder: BertEncoder } | { kind: 'use'; encoder: UniversalSentenceEncoder };
 
 interface FullyConnectedLayer {
@@ -239,6 +243,39 @@ export class TfjsModel implements ModelHandle {
   }
 
   async trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult> {
+    const { loss, outputLosses, gradients } = await this.gradients(batch);
+    this.update(gradients, learningRate);
+    return { loss, outputLosses };
+  }
+
+  async computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { gradients: NamedArrays }> {
+    const { loss, outputLosses, gradients } = await this.gradients(batch);
+    const arrays: NamedArrays = {};
+    for (const [name, gradient] of Object.entries(gradients)) {
+      arrays[name] = { dtype: 'float32', shape: [...gradient.shape], data: (await gradient.data()) as Float32Array };
+      gradient.dispose();
+    }
+    return { loss, outputLosses, gradients: arrays };
+  }
+
+  async applyGradients(gradients: NamedArrays, learningRate: number): Promise<void> {
+    const tensors: Record<string, tf.Tensor> = {};
+    for (const [name, array] of Object.entries(gradients)) {
+      tensors[name] = tf.tensor(array.data, [...array.shape], 'float32');
+    }
+    this.update(tensors, learningRate);
+  }
+
+  /** Clips gradients, applies one optimizer update and disposes the gradients. */
+  private update(gradients: Record<string, tf.Tensor>, learningRate: number): void {
+    const clipped = clipGradients(gradients, this.description.gradientClipping);
+    this.optimizer.apply(this.trainableWeights(), clipped, learningRate);
+    Object.values(gradients).forEach((gradient) => gradient.dispose());
+    Object.values(clipped).forEach((gradient) => gradient.dispose());
+  }
+
+  /** Runs forward and backward; returns the losses and the gradients of the trainable weights by weight name. */
+  private async gradients(batch: TrainingBatch): Promise<TrainStepResult & { gradients: Record<string, tf.Tensor> }> {
     const precomputed = await this.runGraphEncoders(batch);
 
     const trainable = this.trainableWeights();
@@ -260,10 +297,6 @@ export class TfjsModel implements ModelHandle {
         byName[name] = gradient;
       }
     }
-    const clipped = clipGradients(byName, this.description.gradientClipping);
-    this.optimizer.apply(trainable, clipped, learningRate);
-    Object.values(grads).forEach((gradient) => gradient.dispose());
-    Object.values(clipped).forEach((gradient) => gradient.dispose());
 
     const loss = (await value.data())[0]!;
     value.dispose();
@@ -272,7 +305,7 @@ export class TfjsModel implements ModelHandle {
       outputLosses[name] = (await tensor.data())[0]!;
       tensor.dispose();
     }
-    return { loss, outputLosses };
+    return { loss, outputLosses, gradients: byName };
   }
 
   async exportWeights(): Promise<NamedArrays> {
@@ -284,7 +317,13 @@ export class TfjsModel implements ModelHandle {
   }
 
   async exportState(): Promise<NamedArrays> {
-    return { ...(await this.exportWeights()), ...this.optimizer.exportState() };
+    const random: NamedArrays = { [MODEL_DROPOUT_KEY]: { dtype: 'float32', shape: [1], data: Float32Array.of(this.dropoutCalls) } };
+    for (const [name, text] of this.encoders) {
+      if (text.kind === 'bert') {
+        random[`${ENCODER_DROPOUT_PREFIX}${name}`] = { dtype: 'float32', shape: [1], data: Float32Array.of(text.encoder.dropoutCalls) };
+      }
+    }
+    return { ...(await this.exportWeights()), ...this.optimizer.exportState(), ...random };
   }
 
   async importState(state: NamedArrays): Promise<void> {
@@ -296,6 +335,14 @@ export class TfjsModel implements ModelHandle {
       tf.tidy(() => variable.assign(tf.tensor(array.data, [...array.shape], 'float32')));
     }
     this.optimizer.importState(state, this.trainableWeights());
+
+    this.dropoutCalls = state[MODEL_DROPOUT_KEY]?.data[0] ?? this.dropoutCalls;
+    for (const [name, text] of this.encoders) {
+      const calls = state[`${ENCODER_DROPOUT_PREFIX}${name}`]?.data[0];
+      if (text.kind === 'bert' && calls !== undefined) {
+        text.encoder.dropoutCalls = calls;
+      }
+    }
   }
 
   dispose(): void {

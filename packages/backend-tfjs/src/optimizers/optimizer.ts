@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { GradientClippingConfig, NamedArrays, OptimizerConfig } from '@ft/core';
 
 /** Slot names follow PyTorch's optimizer state keys, so exported state reads the same in both. */
-type Slot = 'exp_avg' | 'exp_avg_sq' | 'max_exp_avg_sq' | 'momentum_buffer';
+type Slot = 'exp_avg' | 'exp_avg_sq' | 'max_exp_avg_sq' | 'momentum_buffer' | 'square_avg' | 'grad_avg' | 'sum';
 
 /**
- * AdamW, Adam and SGD updates on tfjs variables, following the algorithms as PyTorch documents
+ * AdamW, Adam, SGD, RMSprop and Adagrad updates on tfjs variables, following the algorithms as PyTorch documents
  * them (the same rules as core's `referenceOptimizerStep`, which the tests compare against).
  */
 export class TfjsOptimizer {
@@ -14,13 +14,13 @@ export class TfjsOptimizer {
 
   constructor(private readonly config: OptimizerConfig) {}
 
-  private slot(name: string, slot: Slot, like: tf.Variable): tf.Variable {
+  private slot(name: string, slot: Slot, like: tf.Variable, initialValue = 0): tf.Variable {
     const key = `${name}.${slot}`;
     let variable = this.slots.get(key);
     if (variable === undefined) {
-      const zeros = tf.zerosLike(like);
-      variable = tf.variable(zeros, false);
-      zeros.dispose();
+      const initial = tf.fill(like.shape, initialValue);
+      variable = tf.variable(initial, false);
+      initial.dispose();
       this.slots.set(key, variable);
     }
     return variable;
@@ -47,6 +47,36 @@ export class TfjsOptimizer {
             g = config.nesterov ? g.add(buffer.mul(config.momentum)) : buffer;
           }
           variable.assign(variable.sub(g.mul(learningRate)));
+          return;
+        }
+
+        if (config.type === 'rmsprop') {
+          const g = config.weight_decay === 0 ? gradient : gradient.add(variable.mul(config.weight_decay));
+          const square = this.slot(name, 'square_avg', variable);
+          square.assign(square.mul(config.alpha).add(g.square().mul(1 - config.alpha)));
+          let variance: tf.Tensor = square;
+          if (config.centered) {
+            const average = this.slot(name, 'grad_avg', variable);
+            average.assign(average.mul(config.alpha).add(g.mul(1 - config.alpha)));
+            variance = square.sub(average.square());
+          }
+          const update = g.div(variance.sqrt().add(config.eps));
+          if (config.momentum > 0) {
+            const buffer = this.slot(name, 'momentum_buffer', variable);
+            buffer.assign(buffer.mul(config.momentum).add(update));
+            variable.assign(variable.sub(buffer.mul(learningRate)));
+          } else {
+            variable.assign(variable.sub(update.mul(learningRate)));
+          }
+          return;
+        }
+
+        if (config.type === 'adagrad') {
+          const g = config.weight_decay === 0 ? gradient : gradient.add(variable.mul(config.weight_decay));
+          const sum = this.slot(name, 'sum', variable, config.initial_accumulator_value);
+          sum.assign(sum.add(g.square()));
+          const decayedRate = learningRate / (1 + (t - 1) * config.lr_decay);
+          variable.assign(variable.sub(g.div(sum.sqrt().add(config.eps)).mul(decayedRate)));
           return;
         }
 

@@ -29,9 +29,19 @@ export interface ModelHandle {
   forward(batch: Batch): Promise<ForwardOutputs>;
   /** Runs forward, backward and one optimizer update at `learningRate`. */
   trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult>;
+  /**
+   * Runs forward and backward without updating, and returns the gradients of the trainable
+   * weights by weight name. Used for gradient accumulation and data-parallel training.
+   */
+  computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { readonly gradients: NamedArrays }>;
+  /** Clips `gradients` as configured and applies one optimizer update at `learningRate`. */
+  applyGradients(gradients: NamedArrays, learningRate: number): Promise<void>;
   /** Exports weights (Hugging Face names for encoders) for saving the model. */
   exportWeights(): Promise<NamedArrays>;
-  /** Exports weights and optimizer state together, for checkpoints and restoring the best epoch. */
+  /**
+   * Exports weights, optimizer state and the state of random draws (such as dropout masks)
+   * together, so a checkpoint restored with {@link importState} continues exactly.
+   */
   exportState(): Promise<NamedArrays>;
   /** Restores what {@link exportState} returned. */
   importState(state: NamedArrays): Promise<void>;

@@ -111,7 +111,8 @@ describe('invalid configs', () => {
     ['unknown validation field', { ...minimal, trainer: { validation_field: 'labels' } }, 'trainer.validation_field: no output feature has this name; use one of "label" or "combined".'],
     ['metric of another type', { ...minimal, trainer: { validation_metric: 'roc_auc' } }, 'trainer.validation_metric: not a metric of category output "label"'],
     ['split probabilities', { ...minimal, preprocessing: { split: { type: 'random', probabilities: [0.5, 0.1, 0.1] } } }, 'preprocessing.split.probabilities: training, validation and test probabilities must sum to 1'],
-    ['unknown optimizer', { ...minimal, trainer: { optimizer: { type: 'adamax' } } }, 'trainer.optimizer.type: got "adamax"; allowed: "adamw", "adam", "sgd".'],
+    ['unknown optimizer', { ...minimal, trainer: { optimizer: { type: 'adamax' } } }, 'trainer.optimizer.type: got "adamax"; allowed: "adamw", "adam", "sgd", "rmsprop", "adagrad".'],
+    ['two checkpoint cadences', { ...minimal, trainer: { steps_per_checkpoint: 100, checkpoints_per_epoch: 2 } }, 'trainer.checkpoints_per_epoch: cannot be set together with steps_per_checkpoint (100); keep one of the two.'],
     ['bad defaults section', { ...minimal, defaults: { text: { name: 'x' } } }, 'defaults.text.name: unknown key.'],
   ];
 

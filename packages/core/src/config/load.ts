@@ -105,6 +105,13 @@ function checkCrossFieldRules(config: FtConfig): ConfigIssue[] {
   });
 
   const trainer = config.trainer;
+  if (trainer.steps_per_checkpoint !== 0 && trainer.checkpoints_per_epoch !== 0) {
+    issues.push({
+      path: ['trainer', 'checkpoints_per_epoch'],
+      received: trainer.checkpoints_per_epoch,
+      message: `cannot be set together with steps_per_checkpoint (${trainer.steps_per_checkpoint}); keep one of the two.`,
+    });
+  }
   let validationFeature = config.output_features[0];
   if (trainer.validation_field !== null && trainer.validation_field !== 'combined') {
     validationFeature = config.output_features.find((feature) => feature.name === trainer.validation_field);

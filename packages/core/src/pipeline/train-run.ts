@@ -1,3 +1,4 @@
+import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { BackendDescriptor } from '../backend/backend.js';
@@ -9,14 +10,17 @@ import { DEFAULT_VALIDATION_METRIC, OUTPUT_METRICS } from '../config/metrics-cat
 import { learningRateScale, resolveLearningRate } from '../config/resolve.js';
 import type { FtConfig } from '../config/schema.js';
 import { denormalize, encodeSplits, loadSplits, resolveDatasetSources, type DatasetSources, type EncodedSplit, type FeatureMetadata, type PreparedSplit, type SplitName } from '../data/index.js';
-import { UnsupportedError } from '../errors.js';
+import { FtError, UnsupportedError } from '../errors.js';
+import { writeJsonAtomic } from '../io/atomic-write.js';
+import type { NamedArrays } from '../tensors/named-arrays.js';
+import { CheckpointStore } from '../training/checkpoint-store.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { createRunDirectory } from '../results/run-directory.js';
 import { writeRunResults } from '../results/write-results.js';
 import { evaluateSplit, type SplitMetrics, type SplitPredictions } from '../training/evaluate.js';
 import type { OutputMetricSettings } from '../training/metrics.js';
 import { Random } from '../training/random.js';
-import { train, type StopReason, type TrainingCallbacks, type TrainingStatistics } from '../training/trainer.js';
+import { train, type StopReason, type TrainingCallbacks, type TrainingProgress, type TrainingStatistics } from '../training/trainer.js';
 import { prepareTextInput, type PreparedTextInput, type ProgressListener } from './text-inputs.js';
 
 /** What to train: a config (file or object), the data, and where the results go. */
@@ -38,6 +42,31 @@ export interface TrainRunRequest extends DatasetSources {
   readonly loadBackend?: (type: string) => Promise<BackendDescriptor>;
   /** Command line that started the run, recorded in `description.json`. */
   readonly command?: readonly string[];
+  /**
+   * Run folder of an interrupted run to continue from its `latest` checkpoint. The config, data
+   * files and seed come from that run's `description.json`; the results go to the same folder.
+   */
+  readonly resumeFrom?: string;
+}
+
+/** What `description.json` records at the start of a run, which is everything `resumeFrom` needs. */
+interface RunDescription {
+  readonly command: readonly string[];
+  readonly random_seed: number;
+  readonly dataset: DatasetSources;
+  readonly config_file: string | null;
+  readonly base_directory: string;
+  readonly config: FtConfig;
+  readonly started: string;
+}
+
+async function readRunDescription(runDirectory: string): Promise<RunDescription> {
+  const file = path.join(runDirectory, 'description.json');
+  try {
+    return JSON.parse(await readFile(file, 'utf8')) as RunDescription;
+  } catch (error) {
+    throw new FtError('FILE_NOT_FOUND', `Cannot resume from ${runDirectory}: ${file} is missing or unreadable (${(error as Error).message}). Pass the run folder that ft train created, for example results/experiment_run.`, { cause: error });
+  }
 }
 
 /** Where a run's results are, and its headline numbers. */
@@ -114,17 +143,23 @@ function checkCapabilities(config: FtConfig, descriptor: BackendDescriptor, capa
  */
 export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult> {
   const logger = request.logger ?? silentLogger;
-  const seed = request.randomSeed ?? 42;
+  const resumeDirectory = request.resumeFrom === undefined ? undefined : path.resolve(request.resumeFrom);
+  const previous = resumeDirectory === undefined ? undefined : await readRunDescription(resumeDirectory);
+  const seed = previous?.random_seed ?? request.randomSeed ?? 42;
 
   // Validate everything that can be checked without data.
-  const loaded: LoadedConfig =
-    request.configPath !== undefined
-      ? await loadConfigFile(request.configPath)
-      : { config: validateConfig(request.config), path: undefined, baseDirectory: process.cwd() };
+  let loaded: LoadedConfig;
+  if (previous !== undefined) {
+    loaded = { config: validateConfig(previous.config, path.join(resumeDirectory!, 'description.json')), path: previous.config_file ?? undefined, baseDirectory: previous.base_directory };
+  } else if (request.configPath !== undefined) {
+    loaded = await loadConfigFile(request.configPath);
+  } else {
+    loaded = { config: validateConfig(request.config), path: undefined, baseDirectory: process.cwd() };
+  }
   const config = loaded.config;
   const descriptor = await (request.loadBackend ?? loadBackendDescriptor)(config.backend.type);
   const backendOptions = parseBackendOptions(descriptor, config.backend, loaded.path);
-  const sources = resolveDatasetSources(config, loaded.baseDirectory, request);
+  const sources = previous?.dataset ?? resolveDatasetSources(config, loaded.baseDirectory, request);
   const learningRate = resolveLearningRate(config);
   const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, 1);
 
@@ -193,8 +228,32 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       const validationFeature = config.output_features.find((feature) => feature.name === validationField);
       const validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
       const goal = validationFeature === undefined ? 'min' : OUTPUT_METRICS[validationFeature.type][validationMetric] ?? 'min';
+      const plateauMetric = config.trainer.learning_rate_scheduler.reduce_eval_metric;
+      const plateauGoal = validationFeature === undefined ? 'min' : OUTPUT_METRICS[validationFeature.type][plateauMetric] ?? 'min';
       const settings = metricSettings(config, metadata);
-      const runDirectory = await createRunDirectory(path.resolve(request.outputDirectory ?? 'results'), request.experimentName ?? 'experiment');
+
+      // Claim the run folder and record how to repeat or resume the run before training starts.
+      const runDirectory = resumeDirectory ?? (await createRunDirectory(path.resolve(request.outputDirectory ?? 'results'), request.experimentName ?? 'experiment'));
+      const description: RunDescription = previous ?? {
+        command: request.command ?? [],
+        random_seed: seed,
+        dataset: sources,
+        config_file: loaded.path ?? null,
+        base_directory: loaded.baseDirectory,
+        config,
+        started: new Date().toISOString(),
+      };
+      if (previous === undefined) {
+        await writeJsonAtomic(path.join(runDirectory, 'description.json'), description);
+      }
+      const checkpoints = new CheckpointStore<TrainingProgress>(path.join(runDirectory, 'model', 'training_checkpoints'));
+      let resume: { progress: TrainingProgress; state: NamedArrays } | undefined;
+      if (resumeDirectory !== undefined) {
+        resume = (await checkpoints.read('latest')) ?? undefined;
+        if (resume === undefined) {
+          throw new FtError('CHECKPOINT_INVALID', `Cannot resume from ${resumeDirectory}: it has no latest checkpoint in ${checkpoints.directory}. The run stopped before its first evaluation; start it again instead.`);
+        }
+      }
       logger.info(`Results will be written to ${runDirectory}`);
 
       const result = await train({
@@ -205,7 +264,10 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         metricSettings: settings,
         ...prepared,
         validationTarget: { field: validationField, metric: validationMetric, goal },
+        plateauGoal,
         random,
+        checkpoints,
+        ...(resume === undefined ? {} : { resume }),
         logger,
         ...(request.callbacks === undefined ? {} : { callbacks: request.callbacks }),
         ...(request.signal === undefined ? {} : { signal: request.signal }),
@@ -240,10 +302,8 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         finalMetrics,
         predictions,
         description: {
-          command: request.command ?? [],
-          random_seed: seed,
-          dataset: sources,
-          config_file: loaded.path ?? null,
+          ...description,
+          resumed: resumeDirectory !== undefined,
           backend: backend.description,
           node_version: process.version,
           stop_reason: result.stopReason,

@@ -4,19 +4,28 @@ import type { MetricGoal } from '../config/metrics-catalog.js';
 import type { TrainerConfig } from '../config/trainer.js';
 import { batchIndices, makeBatch, type PreparedSplit } from '../data/batcher.js';
 import type { SplitName } from '../data/sources.js';
+import { FtError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
+import type { CheckpointStore } from './checkpoint-store.js';
 import { evaluateSplit, type SplitMetrics } from './evaluate.js';
 import type { OutputMetricSettings } from './metrics.js';
-import type { Random } from './random.js';
+import { Random, type RandomState } from './random.js';
 import { learningRateAt, warmupSteps, type ScheduleContext } from './schedule.js';
 
-/** Step accounting of a run. A step is one optimizer update on one batch. */
+/**
+ * Step accounting of a run. A step is one batch. With gradient accumulation, an optimizer
+ * update happens every `gradient_accumulation_steps` steps, and the learning-rate schedule
+ * counts updates, so it still ends at exactly 0.
+ */
 export interface TrainingPlan {
   readonly stepsPerEpoch: number;
   readonly totalSteps: number;
   readonly epochs: number;
-  readonly warmupSteps: number;
+  /** Steps between two evaluations (and checkpoints). */
+  readonly stepsPerCheckpoint: number;
+  readonly totalUpdates: number;
+  readonly warmupUpdates: number;
 }
 
 /** Progress of one training step, reported to callbacks. */
@@ -29,7 +38,7 @@ export interface StepEvent {
   readonly rows: number;
 }
 
-/** Metrics of one evaluation, reported at the end of every epoch. */
+/** Metrics of one evaluation. */
 export interface EvaluationEvent {
   readonly epoch: number;
   readonly step: number;
@@ -48,17 +57,46 @@ export interface TrainingCallbacks {
 }
 
 /** Reason training stopped, logged at the end of a run. */
-export type StopReason = 'completed' | 'early_stopping' | 'interrupted' | 'non_finite_loss';
+export type StopReason = 'completed' | 'early_stopping' | 'interrupted' | 'non_finite_loss' | 'non_finite_weights';
 
 /** Per-split metric histories, one entry per evaluation, in the layout of Ludwig's `training_statistics.json`. */
 export type TrainingStatistics = Record<SplitName, Record<string, Record<string, number[]>>>;
+
+/**
+ * Everything besides weights and optimizer state that a resumed run needs to continue exactly
+ * where it stopped. Counters are "completed" counts: `step` batches have been trained.
+ */
+export interface TrainingProgress {
+  readonly step: number;
+  readonly update: number;
+  readonly epoch: number;
+  /** Batches of the current epoch already trained. */
+  readonly batchInEpoch: number;
+  /** Random state before the current epoch's shuffle, so a resumed run shuffles the same way. */
+  readonly epochRandomState: RandomState;
+  readonly statistics: TrainingStatistics;
+  readonly history: { readonly learningRate: number[]; readonly loss: number[] };
+  readonly best: { readonly value: number | null; readonly epoch: number; readonly step: number };
+  readonly evaluationsWithoutImprovement: number;
+  readonly plateau: PlateauState;
+  /** Sum and rows of step losses since the last evaluation, for the training metrics. */
+  readonly pendingLoss: { readonly sum: number; readonly rows: number; readonly outputs: Record<string, number> };
+}
+
+/** State of `reduce_on_plateau`. */
+export interface PlateauState {
+  readonly reductions: number;
+  readonly scale: number;
+  readonly bestValue: number | null;
+  readonly badEvaluations: number;
+}
 
 export interface TrainingResult {
   readonly plan: TrainingPlan;
   readonly stopReason: StopReason;
   readonly statistics: TrainingStatistics;
   /** Learning rate and loss of every step, for plots. */
-  readonly steps: { readonly learningRate: number[]; readonly loss: number[] };
+  readonly steps: { readonly learningRate: readonly number[]; readonly loss: readonly number[] };
   readonly bestEpoch: number;
   readonly bestValidationValue: number;
 }
@@ -72,27 +110,51 @@ export interface TrainOptions {
   readonly training: PreparedSplit;
   readonly validation: PreparedSplit | null;
   readonly test: PreparedSplit | null;
-  /** Output feature (or `combined`) and metric that select the best epoch, and whether larger is better. */
+  /** Output feature (or `combined`) and metric that select the best weights, and whether larger is better. */
   readonly validationTarget: { readonly field: string; readonly metric: string; readonly goal: MetricGoal };
+  /** Goal of `reduce_eval_metric`, for `reduce_on_plateau`. */
+  readonly plateauGoal?: MetricGoal;
   readonly random: Random;
   readonly logger: Logger;
   readonly callbacks?: TrainingCallbacks;
-  /** Aborting finishes the current step, keeps the best weights and returns with reason `interrupted`. */
+  /** Where `latest` and `best` checkpoints go; without one, nothing is written and the best weights stay in memory. */
+  readonly checkpoints?: CheckpointStore<TrainingProgress>;
+  /** Progress and state of a checkpoint to continue from. */
+  readonly resume?: { readonly progress: TrainingProgress; readonly state: NamedArrays };
+  /** Aborting finishes the current step, saves a checkpoint, restores the best weights and returns with reason `interrupted`. */
   readonly signal?: AbortSignal;
 }
 
-/** Works out steps per epoch, total steps, epochs and warmup for a training split of `rows` rows. */
+/** Works out steps per epoch, total steps, the evaluation period and the schedule's length for `rows` training rows. */
 export function planTraining(trainer: TrainerConfig, rows: number): TrainingPlan {
   const stepsPerEpoch = batchIndices(Array.from({ length: rows }, (_, index) => index), trainer.batch_size).length;
   const totalSteps = trainer.train_steps ?? trainer.epochs * stepsPerEpoch;
   const epochs = Math.ceil(totalSteps / stepsPerEpoch);
-  const context: ScheduleContext = { baseLearningRate: 1, totalSteps, stepsPerEpoch };
-  return { stepsPerEpoch, totalSteps, epochs, warmupSteps: warmupSteps(trainer.learning_rate_scheduler, context) };
+
+  let stepsPerCheckpoint = stepsPerEpoch;
+  if (trainer.steps_per_checkpoint > 0) {
+    stepsPerCheckpoint = trainer.steps_per_checkpoint;
+  } else if (trainer.checkpoints_per_epoch > 0) {
+    stepsPerCheckpoint = Math.max(1, Math.floor(stepsPerEpoch / trainer.checkpoints_per_epoch));
+  }
+  stepsPerCheckpoint = Math.min(stepsPerCheckpoint, stepsPerEpoch, totalSteps);
+
+  const accumulation = trainer.gradient_accumulation_steps;
+  const totalUpdates = Math.ceil(totalSteps / accumulation);
+  const context = scheduleContext(trainer, 1, totalUpdates, stepsPerCheckpoint);
+  return { stepsPerEpoch, totalSteps, epochs, stepsPerCheckpoint, totalUpdates, warmupUpdates: warmupSteps(trainer.learning_rate_scheduler, context) };
 }
 
-function isBetter(value: number, best: number, goal: MetricGoal): boolean {
+function scheduleContext(trainer: TrainerConfig, baseLearningRate: number, totalUpdates: number, stepsPerCheckpoint: number): ScheduleContext {
+  return { baseLearningRate, totalSteps: totalUpdates, stepsPerCheckpoint: Math.max(1, Math.ceil(stepsPerCheckpoint / trainer.gradient_accumulation_steps)) };
+}
+
+function isBetter(value: number, best: number | null, goal: MetricGoal): boolean {
   if (Number.isNaN(value)) {
     return false;
+  }
+  if (best === null) {
+    return true;
   }
   return goal === 'max' ? value > best : value < best;
 }
@@ -106,85 +168,125 @@ function record(statistics: TrainingStatistics, split: SplitName, metrics: Split
   }
 }
 
+function allFinite(state: NamedArrays): boolean {
+  for (const array of Object.values(state)) {
+    for (const value of array.data) {
+      if (!Number.isFinite(value)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}
+
+function formatMetric(value: number | null): string {
+  return value !== null && Number.isFinite(value) ? value.toFixed(4) : String(value);
+}
+
+/** Adds `source` into `target` element by element, for accumulating gradients. */
+function accumulate(target: NamedArrays, source: NamedArrays): void {
+  for (const [name, array] of Object.entries(source)) {
+    const sum = target[name];
+    if (sum === undefined) {
+      target[name] = { dtype: 'float32', shape: [...array.shape], data: Float32Array.from(array.data) };
+      continue;
+    }
+    const data = sum.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      data[i] = data[i]! + array.data[i]!;
+    }
+  }
+}
+
+function scale(arrays: NamedArrays, factor: number): NamedArrays {
+  for (const array of Object.values(arrays)) {
+    const data = array.data as Float32Array;
+    for (let i = 0; i < data.length; i++) {
+      data[i] = data[i]! * factor;
+    }
+  }
+  return arrays;
+}
+
 /**
- * Trains a built model: shuffled batches each epoch, the scheduled learning rate at every
- * step, evaluation of the validation and test splits after every epoch, early stopping on the
- * validation metric, and the best epoch's weights restored at the end.
+ * Trains a built model: shuffled batches, the scheduled learning rate at every optimizer update,
+ * evaluation and a `latest` checkpoint every evaluation period, a `best` checkpoint whenever the
+ * validation metric improves (strictly), early stopping after `early_stop` evaluations without
+ * improvement, and the best weights restored at the end.
  */
 export async function train(options: TrainOptions): Promise<TrainingResult> {
   const { trainer, model, logger, callbacks = {} } = options;
   const plan = planTraining(trainer, options.training.rows);
-  const schedule: ScheduleContext = { baseLearningRate: options.baseLearningRate, totalSteps: plan.totalSteps, stepsPerEpoch: plan.stepsPerEpoch };
+  const schedule = scheduleContext(trainer, options.baseLearningRate, plan.totalUpdates, plan.stepsPerCheckpoint);
   const evalBatchSize = trainer.eval_batch_size ?? Math.max(trainer.batch_size, 128);
+  const accumulation = trainer.gradient_accumulation_steps;
   const target = options.validationTarget;
   const selectionSplit: SplitName = options.validation !== null ? 'validation' : 'training';
+  const plateauConfig = trainer.learning_rate_scheduler;
+  const seedFromRandom = options.random;
 
-  logger.info(`Training for ${plan.totalSteps} steps, about ${plan.epochs} epoch(s) of ${plan.stepsPerEpoch} steps (batch size ${trainer.batch_size}, ${options.training.rows} training rows).`);
-  if (plan.warmupSteps > 0) {
-    logger.info(`Learning rate warms up over ${plan.warmupSteps} steps to ${options.baseLearningRate}.`);
+  // Restore or start the progress counters.
+  const resumed = options.resume?.progress;
+  let step = resumed?.step ?? 0;
+  let update = resumed?.update ?? 0;
+  let epoch = resumed?.epoch ?? 0;
+  let batchInEpoch = resumed?.batchInEpoch ?? 0;
+  let epochRandomState: RandomState = resumed?.epochRandomState ?? seedFromRandom.state();
+  const statistics: TrainingStatistics = resumed?.statistics ?? { training: {}, validation: {}, test: {} };
+  const history = { learningRate: [...(resumed?.history.learningRate ?? [])], loss: [...(resumed?.history.loss ?? [])] };
+  let best = resumed?.best ?? { value: null as number | null, epoch: -1, step: 0 };
+  let evaluationsWithoutImprovement = resumed?.evaluationsWithoutImprovement ?? 0;
+  let plateau: PlateauState = resumed?.plateau ?? { reductions: 0, scale: 1, bestValue: null, badEvaluations: 0 };
+  let pendingLoss = { sum: resumed?.pendingLoss.sum ?? 0, rows: resumed?.pendingLoss.rows ?? 0, outputs: { ...(resumed?.pendingLoss.outputs ?? {}) } };
+  let bestState: NamedArrays | null = null;
+  if (options.resume !== undefined) {
+    await model.importState(options.resume.state);
+    logger.info(`Resuming at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}).`);
+  }
+
+  logger.info(
+    `Training for ${plan.totalSteps} steps, about ${plan.epochs} epoch(s) of ${plan.stepsPerEpoch} steps (batch size ${trainer.batch_size}, ${options.training.rows} training rows), evaluating every ${plan.stepsPerCheckpoint} steps.`,
+  );
+  if (accumulation > 1) {
+    logger.info(`Gradients of ${accumulation} batches are averaged per update: ${plan.totalUpdates} optimizer updates, effective batch size ${trainer.batch_size * accumulation}.`);
+  }
+  if (plan.warmupUpdates > 0) {
+    logger.info(`Learning rate warms up over ${plan.warmupUpdates} updates to ${options.baseLearningRate}.`);
   }
   if (trainer.early_stop > 0) {
-    logger.info(`Early stopping after ${trainer.early_stop} epoch(s) without improvement of ${selectionSplit} ${target.field} ${target.metric}.`);
+    logger.info(`Early stopping after ${trainer.early_stop} evaluation(s) without improvement of ${selectionSplit} ${target.field} ${target.metric}.`);
   }
   if (options.validation === null) {
-    logger.warn('No validation split: the best epoch is chosen on the training split, which favours overfitting.');
+    logger.warn('No validation split: the best weights are chosen on the training split, which favours overfitting.');
   }
   callbacks.onTrainStart?.(plan);
 
-  const statistics: TrainingStatistics = { training: {}, validation: {}, test: {} };
-  const steps = { learningRate: [] as number[], loss: [] as number[] };
-  let best = { value: target.goal === 'max' ? -Infinity : Infinity, epoch: -1, state: null as NamedArrays | null };
-  let epochsWithoutImprovement = 0;
-  let stopReason: StopReason = 'completed';
-  let step = 0;
+  const snapshot = (): TrainingProgress => ({
+    step,
+    update,
+    epoch,
+    batchInEpoch,
+    epochRandomState,
+    statistics,
+    history,
+    best,
+    evaluationsWithoutImprovement,
+    plateau,
+    pendingLoss,
+  });
 
-  for (let epoch = 0; epoch < plan.epochs && stopReason === 'completed'; epoch++) {
-    // Train one epoch.
-    const order = trainer.should_shuffle ? options.random.permutation(options.training.rows) : Array.from({ length: options.training.rows }, (_, index) => index);
-    let lossSum = 0;
-    let lossRows = 0;
-    const outputLossSums: Record<string, number> = {};
-    for (const indices of batchIndices(order, trainer.batch_size)) {
-      if (step >= plan.totalSteps) {
-        break;
-      }
-      const learningRate = learningRateAt(step, trainer.learning_rate_scheduler, schedule);
-      const result = await model.trainStep(makeBatch(options.training, indices), learningRate);
-      if (!Number.isFinite(result.loss)) {
-        logger.error(`Loss became ${result.loss} at step ${step + 1} (epoch ${epoch + 1}); stopping and keeping the best weights so far. Lower the learning rate or check the data for extreme values.`);
-        stopReason = 'non_finite_loss';
-        break;
-      }
+  const saveLatest = async (state: NamedArrays): Promise<void> => {
+    await options.checkpoints?.write('latest', state, snapshot(), step);
+  };
 
-      step += 1;
-      steps.learningRate.push(learningRate);
-      steps.loss.push(result.loss);
-      lossSum += result.loss * indices.length;
-      lossRows += indices.length;
-      for (const [name, value] of Object.entries(result.outputLosses)) {
-        outputLossSums[name] = (outputLossSums[name] ?? 0) + value * indices.length;
-      }
-      callbacks.onStep?.({ step, totalSteps: plan.totalSteps, epoch, loss: result.loss, learningRate, rows: indices.length });
-
-      // Backend calls can finish without giving the event loop a turn, which would hold back
-      // signal handlers (Ctrl-C) and timers until the end of training.
-      await new Promise((resolve) => setImmediate(resolve));
-      if (options.signal?.aborted) {
-        stopReason = 'interrupted';
-        break;
-      }
-    }
-    if (lossRows === 0) {
-      break;
-    }
-
-    // Evaluate. Training metrics come from the losses of this epoch's steps, so they include
-    // dropout. A full pass over the training split would cost as much as the epoch itself.
+  // Runs one evaluation; returns a stop reason when training should end.
+  const evaluate = async (): Promise<StopReason | null> => {
     callbacks.onEvaluationStart?.(epoch);
-    const trainingMetrics: SplitMetrics = { combined: { loss: lossSum / lossRows } };
-    for (const [name, sum] of Object.entries(outputLossSums)) {
-      trainingMetrics[name] = { loss: sum / lossRows };
+    const trainingMetrics: SplitMetrics = { combined: { loss: pendingLoss.sum / Math.max(1, pendingLoss.rows) } };
+    for (const [name, sum] of Object.entries(pendingLoss.outputs)) {
+      trainingMetrics[name] = { loss: sum / Math.max(1, pendingLoss.rows) };
     }
+    pendingLoss = { sum: 0, rows: 0, outputs: {} };
     const metrics: Partial<Record<SplitName, SplitMetrics>> = { training: trainingMetrics };
     for (const prepared of [options.validation, options.test]) {
       if (prepared !== null) {
@@ -195,31 +297,135 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
       record(statistics, split as SplitName, values);
     }
 
-    // Keep the best epoch's weights in memory; restoring them is cheaper than reloading a file.
+    const state = await model.exportState();
+    if (!allFinite(state)) {
+      logger.error(`A weight became NaN or infinite by step ${step}; stopping and keeping the best weights so far. Lower the learning rate or enable gradient clipping.`);
+      return 'non_finite_weights';
+    }
+
     const value = metrics[selectionSplit]?.[target.field]?.[target.metric] ?? Number.NaN;
     const improved = isBetter(value, best.value, target.goal);
     if (improved) {
-      best = { value, epoch, state: await model.exportState() };
-      epochsWithoutImprovement = 0;
+      best = { value, epoch, step };
+      bestState = state;
+      evaluationsWithoutImprovement = 0;
     } else {
-      epochsWithoutImprovement += 1;
+      evaluationsWithoutImprovement += 1;
     }
+
+    if (plateauConfig.reduce_on_plateau > 0 && plateau.reductions < plateauConfig.reduce_on_plateau) {
+      const watched = metrics[plateauConfig.reduce_eval_split]?.[target.field]?.[plateauConfig.reduce_eval_metric] ?? Number.NaN;
+      if (isBetter(watched, plateau.bestValue, options.plateauGoal ?? 'min')) {
+        plateau = { ...plateau, bestValue: watched, badEvaluations: 0 };
+      } else if (plateau.badEvaluations + 1 > plateauConfig.reduce_on_plateau_patience) {
+        plateau = { reductions: plateau.reductions + 1, scale: plateau.scale * plateauConfig.reduce_on_plateau_rate, bestValue: plateau.bestValue, badEvaluations: 0 };
+        logger.info(`${plateauConfig.reduce_eval_split} ${target.field} ${plateauConfig.reduce_eval_metric} has not improved for ${plateauConfig.reduce_on_plateau_patience + 1} evaluation(s): learning rate scaled by ${plateau.scale} (cut ${plateau.reductions} of ${plateauConfig.reduce_on_plateau}).`);
+      } else {
+        plateau = { ...plateau, badEvaluations: plateau.badEvaluations + 1 };
+      }
+    }
+
     callbacks.onEvaluation?.({ epoch, step, metrics, improved, validationValue: value });
+    await saveLatest(state);
+    if (improved) {
+      await options.checkpoints?.write('best', state, snapshot(), step);
+    }
 
-    if (stopReason === 'completed' && trainer.early_stop > 0 && epochsWithoutImprovement >= trainer.early_stop) {
-      logger.info(`Stopping early: ${selectionSplit} ${target.field} ${target.metric} has not improved for ${trainer.early_stop} epoch(s).`);
-      stopReason = 'early_stopping';
+    if (trainer.early_stop > 0 && evaluationsWithoutImprovement >= trainer.early_stop) {
+      logger.info(`Stopping early: ${selectionSplit} ${target.field} ${target.metric} has not improved for ${trainer.early_stop} evaluation(s).`);
+      return 'early_stopping';
+    }
+    return null;
+  };
+
+  let stopReason: StopReason | null = null;
+  let accumulated: NamedArrays = {};
+  let accumulatedBatches = 0;
+
+  while (stopReason === null && step < plan.totalSteps) {
+    // Shuffle the epoch from the state saved at its start, so a resumed epoch sees the same order.
+    const random = new Random(0, epochRandomState);
+    const order = trainer.should_shuffle ? random.permutation(options.training.rows) : Array.from({ length: options.training.rows }, (_, index) => index);
+    const batches = batchIndices(order, trainer.batch_size);
+
+    while (batchInEpoch < batches.length && step < plan.totalSteps && stopReason === null) {
+      const indices = batches[batchInEpoch]!;
+      const batch = makeBatch(options.training, indices);
+      const learningRate = learningRateAt(update, trainer.learning_rate_scheduler, schedule) * plateau.scale;
+
+      // Train one step: a whole update, or one batch of an accumulated update.
+      let loss: number;
+      let outputLosses: Readonly<Record<string, number>>;
+      if (accumulation === 1) {
+        ({ loss, outputLosses } = await model.trainStep(batch, learningRate));
+        update += 1;
+      } else {
+        const result = await model.computeGradients(batch);
+        ({ loss, outputLosses } = result);
+        accumulate(accumulated, result.gradients);
+        accumulatedBatches += 1;
+        const lastOfRun = step + 1 === plan.totalSteps;
+        const atCheckpoint = (step + 1) % plan.stepsPerCheckpoint === 0;
+        if (accumulatedBatches === accumulation || lastOfRun || atCheckpoint) {
+          await model.applyGradients(scale(accumulated, 1 / accumulatedBatches), learningRate);
+          accumulated = {};
+          accumulatedBatches = 0;
+          update += 1;
+        }
+      }
+      if (!Number.isFinite(loss)) {
+        logger.error(`Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); stopping and keeping the best weights so far. Lower the learning rate or check the data for extreme values.`);
+        stopReason = 'non_finite_loss';
+        break;
+      }
+
+      step += 1;
+      batchInEpoch += 1;
+      history.learningRate.push(learningRate);
+      history.loss.push(loss);
+      pendingLoss.sum += loss * indices.length;
+      pendingLoss.rows += indices.length;
+      for (const [name, value] of Object.entries(outputLosses)) {
+        pendingLoss.outputs[name] = (pendingLoss.outputs[name] ?? 0) + value * indices.length;
+      }
+      callbacks.onStep?.({ step, totalSteps: plan.totalSteps, epoch, loss, learningRate, rows: indices.length });
+
+      if (step % plan.stepsPerCheckpoint === 0 || step === plan.totalSteps) {
+        stopReason = await evaluate();
+      }
+
+      // Backend calls can finish without giving the event loop a turn, which would hold back
+      // signal handlers (Ctrl-C) and timers until the end of training.
+      await new Promise((resolve) => setImmediate(resolve));
+      if (stopReason === null && options.signal?.aborted === true) {
+        logger.info(`Interrupted at step ${step}; saving a checkpoint.`);
+        await saveLatest(await model.exportState());
+        stopReason = 'interrupted';
+      }
+    }
+
+    if (batchInEpoch >= batches.length) {
+      epoch += 1;
+      batchInEpoch = 0;
+      epochRandomState = random.state();
+      if (stopReason === null && step % plan.stepsPerCheckpoint !== 0) {
+        await saveLatest(await model.exportState());
+      }
     }
   }
 
-  if (best.state !== null) {
-    await model.importState(best.state);
-    logger.info(`Restored the weights of epoch ${best.epoch + 1}, the best by ${selectionSplit} ${target.field} ${target.metric} (${formatMetric(best.value)}).`);
+  // Restore the best weights: from memory, or from the best checkpoint after a resume.
+  if (bestState === null && best.value !== null && options.checkpoints !== undefined) {
+    bestState = (await options.checkpoints.read('best'))?.state ?? null;
   }
-  callbacks.onTrainEnd?.(stopReason);
-  return { plan, stopReason, statistics, steps, bestEpoch: best.epoch, bestValidationValue: best.value };
-}
+  if (bestState !== null) {
+    await model.importState(bestState);
+    logger.info(`Restored the weights of step ${best.step} (epoch ${best.epoch + 1}), the best by ${selectionSplit} ${target.field} ${target.metric} (${formatMetric(best.value)}).`);
+  } else if (stopReason === 'non_finite_loss' || stopReason === 'non_finite_weights') {
+    throw new FtError('DATA_INVALID', 'Training diverged before the first evaluation, so no weights were saved. Lower the learning rate, enable gradient clipping, or check the data for extreme values.');
+  }
 
-function formatMetric(value: number): string {
-  return Number.isFinite(value) ? value.toFixed(4) : String(value);
+  const reason = stopReason ?? 'completed';
+  callbacks.onTrainEnd?.(reason);
+  return { plan, stopReason: reason, statistics, steps: history, bestEpoch: best.epoch, bestValidationValue: best.value ?? Number.NaN };
 }

@@ -48,6 +48,39 @@ describe('referenceOptimizerStep', () => {
     expect(state.secondMoment![0]).toBeCloseTo(0.00025, 12);
   });
 
+  it('rmsprop follows the running square average', () => {
+    const config = optimizerSchema.parse({ type: 'rmsprop', alpha: 0.9, eps: 1e-300 });
+    const weights = Float64Array.of(1);
+    const state: ReferenceOptimizerState = { step: 0 };
+    referenceOptimizerStep(config, weights, Float64Array.of(2), state, 0.1);
+    // v = 0.1 · 4 = 0.4; step 2 / sqrt(0.4).
+    expect(weights[0]).toBeCloseTo(1 - (0.1 * 2) / Math.sqrt(0.4), 12);
+  });
+
+  it('centered rmsprop with momentum', () => {
+    const config = optimizerSchema.parse({ type: 'rmsprop', alpha: 0.5, eps: 1e-300, centered: true, momentum: 0.5 });
+    const weights = Float64Array.of(0);
+    const state: ReferenceOptimizerState = { step: 0 };
+    referenceOptimizerStep(config, weights, Float64Array.of(1), state, 1);
+    // v = 0.5, mean gradient 0.5, variance 0.5 − 0.25 = 0.25, step 1 / 0.5 = 2, buffer 2.
+    expect(weights[0]).toBeCloseTo(-2, 12);
+    referenceOptimizerStep(config, weights, Float64Array.of(1), state, 1);
+    // v = 0.75, mean 0.75, variance 0.1875, step 1 / sqrt(0.1875), buffer 0.5 · 2 + step.
+    expect(weights[0]).toBeCloseTo(-2 - (1 + 1 / Math.sqrt(0.1875)), 12);
+  });
+
+  it('adagrad accumulates squares and decays the rate', () => {
+    const config = optimizerSchema.parse({ type: 'adagrad', lr_decay: 0.5, eps: 1e-300, initial_accumulator_value: 1 });
+    const weights = Float64Array.of(0);
+    const state: ReferenceOptimizerState = { step: 0 };
+    referenceOptimizerStep(config, weights, Float64Array.of(1), state, 1);
+    // sum = 1 + 1 = 2, rate 1.
+    expect(weights[0]).toBeCloseTo(-1 / Math.sqrt(2), 12);
+    referenceOptimizerStep(config, weights, Float64Array.of(1), state, 1);
+    // sum = 3, rate 1 / (1 + 0.5).
+    expect(weights[0]).toBeCloseTo(-1 / Math.sqrt(2) - 1 / 1.5 / Math.sqrt(3), 12);
+  });
+
   it('sgd with momentum and nesterov', () => {
     const config = optimizerSchema.parse({ type: 'sgd', momentum: 0.9, nesterov: true });
     const weights = Float64Array.of(1);

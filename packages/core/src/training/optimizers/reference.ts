@@ -1,31 +1,41 @@
 import type { OptimizerConfig } from '../../config/trainer.js';
 
-/** Per-parameter optimizer state of the reference implementation, in float64. */
+/** Storage of parameters and optimizer state: float64, or float32 to match a backend's rounding of stored values. */
+export type ReferenceArray = Float64Array | Float32Array;
+
+/** Per-parameter optimizer state of the reference implementation, stored like the parameter. */
 export interface ReferenceOptimizerState {
   step: number;
-  firstMoment?: Float64Array;
-  secondMoment?: Float64Array;
-  maxSecondMoment?: Float64Array;
-  momentumBuffer?: Float64Array;
+  firstMoment?: ReferenceArray;
+  secondMoment?: ReferenceArray;
+  maxSecondMoment?: ReferenceArray;
+  momentumBuffer?: ReferenceArray;
+  squareAverage?: ReferenceArray;
+  gradientAverage?: ReferenceArray;
+  squareSum?: ReferenceArray;
 }
 
 /**
  * Applies one update to `parameter` in place, following the algorithms as PyTorch documents
- * them for `torch.optim.AdamW`, `Adam` and `SGD` (PyTorch 2.x docs, "Algorithm" sections).
- * This is the reference that every backend's fast implementation is tested against.
+ * them for `torch.optim.AdamW`, `Adam`, `SGD`, `RMSprop` and `Adagrad` (PyTorch 2.x docs,
+ * "Algorithm" sections).
+ * This is the reference that every backend's fast implementation is tested against. Arithmetic
+ * is float64; state arrays are created with the parameter's type, so a Float32Array parameter
+ * rounds stored values as a float32 backend does.
  */
 export function referenceOptimizerStep(
   config: OptimizerConfig,
-  parameter: Float64Array,
-  gradient: Float64Array,
+  parameter: ReferenceArray,
+  gradient: ArrayLike<number>,
   state: ReferenceOptimizerState,
   learningRate: number,
 ): void {
   state.step += 1;
   const t = state.step;
+  const zeros = (): ReferenceArray => (parameter instanceof Float32Array ? new Float32Array(parameter.length) : new Float64Array(parameter.length));
 
   if (config.type === 'sgd') {
-    const buffer = (state.momentumBuffer ??= new Float64Array(parameter.length));
+    const buffer = (state.momentumBuffer ??= zeros());
     for (let i = 0; i < parameter.length; i++) {
       let g = gradient[i]! + config.weight_decay * parameter[i]!;
       if (config.momentum !== 0) {
@@ -37,10 +47,44 @@ export function referenceOptimizerStep(
     return;
   }
 
+  if (config.type === 'rmsprop') {
+    const square = (state.squareAverage ??= zeros());
+    const average = config.centered ? (state.gradientAverage ??= zeros()) : undefined;
+    const buffer = config.momentum > 0 ? (state.momentumBuffer ??= zeros()) : undefined;
+    for (let i = 0; i < parameter.length; i++) {
+      const g = gradient[i]! + config.weight_decay * parameter[i]!;
+      square[i] = config.alpha * square[i]! + (1 - config.alpha) * g * g;
+      let variance = square[i]!;
+      if (average !== undefined) {
+        average[i] = config.alpha * average[i]! + (1 - config.alpha) * g;
+        variance -= average[i]! * average[i]!;
+      }
+      const step = g / (Math.sqrt(variance) + config.eps);
+      if (buffer !== undefined) {
+        buffer[i] = config.momentum * buffer[i]! + step;
+        parameter[i] = parameter[i]! - learningRate * buffer[i]!;
+      } else {
+        parameter[i] = parameter[i]! - learningRate * step;
+      }
+    }
+    return;
+  }
+
+  if (config.type === 'adagrad') {
+    const sum = (state.squareSum ??= zeros().fill(config.initial_accumulator_value));
+    const decayedRate = learningRate / (1 + (t - 1) * config.lr_decay);
+    for (let i = 0; i < parameter.length; i++) {
+      const g = gradient[i]! + config.weight_decay * parameter[i]!;
+      sum[i] = sum[i]! + g * g;
+      parameter[i] = parameter[i]! - (decayedRate * g) / (Math.sqrt(sum[i]!) + config.eps);
+    }
+    return;
+  }
+
   const [beta1, beta2] = config.betas;
-  const m = (state.firstMoment ??= new Float64Array(parameter.length));
-  const v = (state.secondMoment ??= new Float64Array(parameter.length));
-  const vMax = config.amsgrad ? (state.maxSecondMoment ??= new Float64Array(parameter.length)) : undefined;
+  const m = (state.firstMoment ??= zeros());
+  const v = (state.secondMoment ??= zeros());
+  const vMax = config.amsgrad ? (state.maxSecondMoment ??= zeros()) : undefined;
   const biasCorrection1 = 1 - beta1 ** t;
   const biasCorrection2 = 1 - beta2 ** t;
 
