@@ -123,7 +123,10 @@ describe('gradient accumulation', () => {
     const first = await halves.computeGradients(batch([0.1, 0.5]));
     const second = await halves.computeGradients(batch([-0.3, 0.9]));
     const averaged = Object.fromEntries(
-      Object.entries(first.gradients).map(([name, array]) => [name, { ...array, data: Float32Array.from(array.data, (value, i) => (value + second.gradients[name]!.data[i]!) / 2) }]),
+      Object.entries(first.gradients).map(([name, array]) => [
+        name,
+        { dtype: 'float32' as const, shape: array.shape, data: Float32Array.from(array.data, (value, i) => (value + second.gradients[name]!.data[i]!) / 2) },
+      ]),
     );
     await halves.applyGradients(averaged, 0.1);
 
