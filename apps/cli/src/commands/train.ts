@@ -19,6 +19,21 @@ export interface TrainCommandOptions {
 }
 
 /**
+ * Returns a SIGINT handler: the first call aborts `controller`, so training stops after the
+ * current step and saves; any later call runs `second`, which exits at once.
+ */
+export function createInterruptHandler(controller: AbortController, actions: { first: () => void; second: () => void }): () => void {
+  return () => {
+    if (controller.signal.aborted) {
+      actions.second();
+      return;
+    }
+    controller.abort();
+    actions.first();
+  };
+}
+
+/**
  * Runs `ft train`. The first Ctrl-C lets the current step finish and saves the results of the
  * best epoch so far; a second one exits at once.
  */
@@ -26,15 +41,14 @@ export async function trainCommand(options: TrainCommandOptions, argv: readonly 
   const progress = new TerminalProgress();
   const logger = progress.logger(options.logging_level);
   const controller = new AbortController();
-  const onInterrupt = (): void => {
-    if (controller.signal.aborted) {
+  const onInterrupt = createInterruptHandler(controller, {
+    first: () => logger.warn('Interrupted: finishing the current step and saving the best weights. Press Ctrl-C again to exit at once.'),
+    second: () => {
       progress.stop();
       process.stderr.write('\nInterrupted twice; exiting without saving.\n');
       process.exit(130);
-    }
-    controller.abort();
-    logger.warn('Interrupted: finishing the current step and saving the best weights. Press Ctrl-C again to exit at once.');
-  };
+    },
+  });
   process.on('SIGINT', onInterrupt);
 
   try {

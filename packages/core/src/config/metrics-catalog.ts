@@ -5,7 +5,7 @@ export type MetricGoal = 'max' | 'min';
 
 /** Metrics reported for each output feature type, with the direction in which they improve. */
 export const OUTPUT_METRICS: Record<Exclude<FeatureType, 'text'>, Record<string, MetricGoal>> = {
-  category: { loss: 'min', accuracy: 'max', accuracy_macro: 'max', hits_at_k: 'max' },
+  category: { loss: 'min', accuracy: 'max', accuracy_macro: 'max', hits_at_k: 'max', roc_auc: 'max' },
   binary: { loss: 'min', accuracy: 'max', precision: 'max', recall: 'max', specificity: 'max', roc_auc: 'max' },
   number: { loss: 'min', mean_squared_error: 'min', root_mean_squared_error: 'min', mean_absolute_error: 'min', r2: 'max' },
 };

@@ -77,7 +77,7 @@ export class HubRepoCache {
   /** Returns the commit that `refs/<revision>` stores, or null when the ref was never written. */
   async readRef(revision: string): Promise<string | null> {
     try {
-      // huggingface_hub writes the bare hash; trimming also accepts a file edited by hand.
+      // huggingface_hub writes the bare hash, and trimming also accepts a file edited by hand.
       const commit = (await readFile(this.refPath(revision), 'utf8')).trim();
       return commit === '' ? null : commit;
     } catch (error) {
@@ -88,7 +88,7 @@ export class HubRepoCache {
     }
   }
 
-  /** Stores the commit of a branch or tag in `refs/<revision>`; a revision that is the commit itself gets no ref, as in huggingface_hub. */
+  /** Stores the commit of a branch or tag in `refs/<revision>`. A revision that is the commit itself gets no ref, as in huggingface_hub. */
   async writeRef(revision: string, commit: string): Promise<void> {
     if (revision === commit || (await this.readRef(revision)) === commit) {
       return;
@@ -157,7 +157,7 @@ export class HubRepoCache {
 
 /**
  * Splits a revision into path segments for `refs/`. A branch such as `refs/pr/1` becomes nested
- * folders, as in huggingface_hub; segments that could leave the repo folder are rejected.
+ * folders, as in huggingface_hub. Segments that could leave the repo folder are rejected.
  */
 function checkedRevisionSegments(revision: string, repoId: string): string[] {
   const segments = revision.split('/');

@@ -2,10 +2,10 @@
  * Resolves a pretrained checkpoint name to a local folder, downloading BERT checkpoints from the
  * Hugging Face Hub into the shared Hub cache (see hub-cache.ts) when the name is a Hub repo id.
  *
- * Requests follow huggingface_hub's `hf_hub_download` (src/huggingface_hub/file_download.py):
- * a HEAD request on `<endpoint>/<repo>/resolve/<revision>/<file>`, without following redirects
- * to other hosts, returns the commit (`X-Repo-Commit`), the ETag (`X-Linked-Etag` for LFS files,
- * else `ETag`) and the size (`X-Linked-Size`, else `Content-Length`); an LFS file redirects to
+ * Requests follow huggingface_hub's `hf_hub_download` (src/huggingface_hub/file_download.py).
+ * A HEAD request on `<endpoint>/<repo>/resolve/<revision>/<file>` that does not follow redirects
+ * to other hosts returns the commit (`X-Repo-Commit`), the ETag (`X-Linked-Etag` for LFS files,
+ * else `ETag`) and the size (`X-Linked-Size`, else `Content-Length`). An LFS file redirects to
  * its storage URL, which a GET then downloads.
  */
 import { createHash } from 'node:crypto';
@@ -21,7 +21,7 @@ import { COMMIT_HASH_PATTERN, HubRepoCache, hubCacheDirectory, isTrueEnvironment
 export const DEFAULT_HUB_ENDPOINT = 'https://huggingface.co';
 export const DEFAULT_HUB_REVISION = 'main';
 
-/** Tokenizer files, each downloaded when the repo has it; a checkpoint needs `tokenizer.json` or `vocab.txt`. */
+/** Tokenizer files, each downloaded when the repo has it. A checkpoint needs `tokenizer.json` or `vocab.txt`. */
 export const HUB_TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json', 'vocab.txt', 'special_tokens_map.json'] as const;
 
 const CONFIG_FILE = 'config.json';
@@ -31,10 +31,10 @@ const SAFETENSORS_INDEX_FILE = 'model.safetensors.index.json';
 /** PyTorch pickle weights, probed only to explain why a repo without safetensors is rejected. */
 const PICKLE_WEIGHT_FILES = ['pytorch_model.bin', 'pytorch_model.bin.index.json'];
 
-/** `name` or `org/name`; a segment may not start with `.`, and `--` is the separator of cache folder names. */
+/** `name` or `org/name`, where a segment may not start with `.`. */
 const REPO_ID_PATTERN = /^[A-Za-z0-9_-][A-Za-z0-9._-]*(\/[A-Za-z0-9_-][A-Za-z0-9._-]*)?$/;
 
-/** LFS files have the sha256 of their content as ETag; git files have a git blob sha1, which is not checked. */
+/** LFS files have the sha256 of their content as ETag, which is checked. Git files have a git blob sha1, which is not. */
 const SHA256_PATTERN = /^[0-9a-f]{64}$/;
 
 /** ETags and commits become file names in the cache, so they may not contain path separators. */
@@ -45,7 +45,7 @@ const DEFAULT_METADATA_TIMEOUT_SECONDS = 10;
 const DEFAULT_DOWNLOAD_TIMEOUT_SECONDS = 10;
 
 const METADATA_ATTEMPTS = 3;
-/** A download gives up after this many failed attempts in a row; an attempt that received bytes resets the count. */
+/** A download gives up after this many failed attempts in a row. An attempt that received bytes resets the count. */
 const MAX_CONSECUTIVE_DOWNLOAD_FAILURES = 5;
 const FIRST_RETRY_DELAY_MS = 250;
 const MAX_RETRY_DELAY_MS = 4_000;
@@ -69,7 +69,11 @@ export interface ResolvePretrainedFolderOptions {
   readonly fetchImplementation?: typeof fetch;
 }
 
-/** Returns whether `value` has the form of a Hub model id: `name` or `org/name`. */
+/**
+ * Returns whether `value` has the form of a Hub model id: `name` or `org/name`. Ids with `--` are
+ * rejected because `--` separates the parts of cache folder names, and ids with `..` because
+ * they could name a parent folder.
+ */
 export function isHubRepoId(value: string): boolean {
   return REPO_ID_PATTERN.test(value) && !value.includes('--') && !value.includes('..');
 }
@@ -121,7 +125,7 @@ export async function resolvePretrainedFolder(nameOrPath: string, options: Resol
   return resolveOnline(session, requiredFiles);
 }
 
-/** What one call needs to reach the Hub and the cache; read from the environment once per call. */
+/** Settings of one call for the Hub and the cache, read from the environment once per call. */
 interface HubSession {
   readonly repoId: string;
   readonly revision: string;
@@ -145,13 +149,13 @@ interface RemoteFile {
   readonly commit: string;
   readonly etag: string;
   readonly size: number | undefined;
-  /** Where the content is: the storage URL an LFS file redirects to, else `url`. */
+  /** URL of the content: the storage URL an LFS file redirects to, else `url`. */
   readonly downloadUrl: string;
 }
 
 type RemoteMetadata = { readonly status: 'found'; readonly remote: RemoteFile } | { readonly status: 'not-found'; readonly errorCode: string | null };
 
-/** The Hub or the storage host could not be reached, or kept failing with 429 or 5xx; the caller may fall back to the cache. */
+/** Error for a Hub or storage host that could not be reached or kept failing with 429 or 5xx. The caller may fall back to the cache. */
 class HubUnavailableError extends Error {
   constructor(
     readonly url: string,
@@ -248,7 +252,9 @@ async function downloadSnapshot(session: HubSession, requiredFiles: readonly str
   }
   const commit = configMetadata.remote.commit;
 
-  await ensureSnapshotFile(session, commit, CONFIG_FILE, configMetadata.remote);
+  // A git file downloads from its resolve URL. Requesting it at the commit, not the branch, keeps the GET on the commit the HEAD returned.
+  const configRemote = configMetadata.remote.downloadUrl === configUrl ? { ...configMetadata.remote, downloadUrl: resolveUrl(session, commit, CONFIG_FILE) } : configMetadata.remote;
+  await ensureSnapshotFile(session, commit, CONFIG_FILE, configRemote);
   await ensureTokenizerFiles(session, commit);
   await ensureWeightFiles(session, commit);
   for (const file of requiredFiles) {
@@ -279,7 +285,7 @@ async function ensureTokenizerFiles(session: HubSession, commit: string): Promis
   }
 }
 
-/** Downloads `model.safetensors`, or the index and every shard it names; rejects repos with only PyTorch pickle weights. */
+/** Downloads `model.safetensors`, or the index and every shard it names. Rejects repos with only PyTorch pickle weights. */
 async function ensureWeightFiles(session: HubSession, commit: string): Promise<void> {
   if (await ensureSnapshotFile(session, commit, SAFETENSORS_FILE)) {
     return;
@@ -353,7 +359,7 @@ type CachedSnapshot =
 /**
  * Looks up the cached snapshot of the revision: the revision itself when it is a commit hash,
  * else the commit in `refs/<revision>`. A snapshot is complete with `config.json`, `tokenizer.json`
- * or `vocab.txt`, the weights, and `requiredFiles`; the other tokenizer files are optional.
+ * or `vocab.txt`, the weights, and `requiredFiles`. The other tokenizer files are optional.
  */
 async function findCachedSnapshot(session: HubSession, requiredFiles: readonly string[]): Promise<CachedSnapshot> {
   const { cache, revision } = session;
@@ -399,7 +405,7 @@ async function findMissingCachedWeights(session: HubSession, commit: string): Pr
     return missing;
   }
 
-  // A snapshot that huggingface_hub filled may hold pickle weights; say why they cannot be used.
+  // A snapshot that huggingface_hub filled may contain pickle weights, so explain why they cannot be used.
   for (const pickleFile of PICKLE_WEIGHT_FILES) {
     if (await cache.hasSnapshotFile(commit, pickleFile)) {
       throw pickleOnlyError(`The cached snapshot ${cache.snapshotFolder(commit)} of ${session.repoId}`, pickleFile);
@@ -434,8 +440,8 @@ async function readShardNames(indexPath: string, source: string): Promise<string
 
 /**
  * Sends HEAD to a resolve URL and reads the file's commit, ETag, size and download location.
- * Relative redirects (a renamed repo) are followed; a redirect to another host is the storage
- * location of an LFS file and ends the lookup, because the Hub's headers are on that redirect.
+ * Relative redirects, which the Hub sends for a renamed repo, are followed. A redirect to another
+ * host is the storage location of an LFS file. It ends the lookup because the Hub's headers are on it.
  */
 async function readRemoteMetadata(session: HubSession, file: string, url: string): Promise<RemoteMetadata> {
   let currentUrl = url;
@@ -512,7 +518,7 @@ async function requestMetadata(session: HubSession, url: string): Promise<Respon
   }
 }
 
-/** Outcome of one GET attempt; a failed one is retried with a Range request from the bytes on disk. */
+/** Outcome of one GET attempt. A failed attempt is retried with a Range request from the bytes on disk. */
 type AttemptOutcome = { readonly status: 'complete' } | { readonly status: 'failed'; readonly reason: string; readonly receivedBytes: number };
 
 /**
@@ -525,8 +531,8 @@ async function downloadBlob(session: HubSession, remote: RemoteFile): Promise<vo
   const incompletePath = `${blobPath}.incomplete`;
   await mkdir(path.dirname(blobPath), { recursive: true });
 
-  // NOTE: two processes that download the same blob at once write to the same .incomplete file;
-  // huggingface_hub takes a file lock here, ft does not yet.
+  // NOTE: two processes that download the same blob at once write to the same .incomplete file.
+  // huggingface_hub takes a file lock here, but ft does not yet.
   let consecutiveFailures = 0;
   for (;;) {
     const outcome = await downloadAttempt(session, remote, incompletePath);
@@ -679,7 +685,7 @@ async function appendBody(
         written += chunk.byteLength;
         reportProgress();
 
-        // More bytes than announced cannot become valid; the size check after the loop rejects the file.
+        // More bytes than announced cannot become valid, so stop here and let the size check reject the file.
         if (remote.size !== undefined && written > remote.size) {
           break;
         }
@@ -703,7 +709,7 @@ async function appendBody(
 
 /**
  * Sends a GET and follows redirects itself, so that the Authorization header is dropped when a
- * redirect leaves the endpoint's origin: storage URLs are pre-signed and must not see the token.
+ * redirect leaves the current origin. Storage URLs are pre-signed and must not see the token.
  */
 async function getFollowingRedirects(session: HubSession, url: string, headers: Record<string, string>, signal: AbortSignal): Promise<Response> {
   let currentUrl = url;
@@ -726,7 +732,7 @@ async function getFollowingRedirects(session: HubSession, url: string, headers: 
   throw new FtError('FILE_NOT_FOUND', `${url} redirected more than ${MAX_REDIRECTS} times.`);
 }
 
-/** Headers of every request; the token goes only to the endpoint's own origin. */
+/** Headers of every request. The token goes only to the endpoint's own origin. */
 function requestHeaders(session: HubSession, url: string): Record<string, string> {
   // Without identity encoding a server may compress, and Content-Length would not be the file size.
   const headers: Record<string, string> = { 'Accept-Encoding': 'identity' };
@@ -760,7 +766,7 @@ function configNotFoundError(session: HubSession, url: string, errorCode: string
   );
 }
 
-/** The Hub answers 401 for private and gated repos without a token and also for repos that do not exist. */
+/** Builds the error for HTTP 401 or 403, which the Hub returns for private and gated repos without access and also for repos that do not exist. */
 function accessError(session: HubSession, url: string, status: number): FtError {
   const advice =
     session.token === undefined

@@ -90,7 +90,14 @@ export async function prepareTextInput(
 ): Promise<PreparedTextInput> {
   const { logger } = context;
   const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory);
-  const maxSequenceLength = feature.preprocessing.max_sequence_length;
+  let maxSequenceLength = feature.preprocessing.max_sequence_length;
+  if (encoder.type === 'bert' && maxSequenceLength > encoder.architecture.max_position_embeddings) {
+    // Positions past the embedding table do not exist, so longer inputs cannot be encoded.
+    maxSequenceLength = encoder.architecture.max_position_embeddings;
+    logger.warn(
+      `Input "${feature.name}": max_sequence_length ${feature.preprocessing.max_sequence_length} exceeds the encoder's max_position_embeddings ${maxSequenceLength}; texts are truncated to ${maxSequenceLength} tokens.`,
+    );
+  }
   const lowercaseTexts = encoder.type === 'universal_sentence_encoder' && feature.preprocessing.lowercase === true;
 
   const tokenized: Partial<Record<SplitName, Extract<InputBatch, { kind: 'text' }>>> = {};

@@ -7,9 +7,15 @@ describe('categoryMetrics', () => {
     // Targets [2, 1, 0, 0], predictions [2, 1, 0, 1]: 3 of 4 correct; per-class recall 1, 1, 0.5.
     const logits = Float32Array.from([0, 0, 5, 0, 5, 0, 5, 0, 0, 0, 5, 0]);
     const metrics = categoryMetrics(logits, Int32Array.of(2, 1, 0, 0), 3, 1, null);
+    expect(categoryMetrics(logits, Int32Array.of(2, 1, 0, 0), 3, 3, null).hits_at_k).toBeUndefined();
     expect(metrics.accuracy).toBe(0.75);
     expect(metrics.accuracy_macro).toBeCloseTo(0.8333333, 6);
     expect(metrics.hits_at_k).toBe(0.75);
+    // One-vs-rest on softmax scores, where a logit of 5 gives the high score and 0 the low one.
+    // Class 0: positives rows 2 (high) and 3 (low) against rows 0 and 1 (low): (1 + 1 + 0.5 + 0.5) / 4.
+    // Class 1: positive row 1 (high) against rows 0 (low), 2 (low) and 3 (high): (1 + 1 + 0.5) / 3.
+    // Class 2: positive row 0 (high) against three low rows: 1.
+    expect(metrics.roc_auc).toBeCloseTo((0.75 + 2.5 / 3 + 1) / 3, 6);
     const confident = -Math.log(Math.exp(5) / (Math.exp(5) + 2));
     const wrong = -Math.log(1 / (Math.exp(5) + 2));
     expect(metrics.loss).toBeCloseTo((3 * confident + wrong) / 4, 6);

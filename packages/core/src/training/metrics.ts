@@ -54,7 +54,12 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
   return (rankSum - (positives * (positives + 1)) / 2) / (positives * negatives);
 }
 
-/** Category metrics from logits `[rows × classes]`: cross-entropy loss, accuracy, macro accuracy and hits@k. */
+/**
+ * Category metrics from logits `[rows × classes]`: cross-entropy loss, accuracy (the share of
+ * rows predicted right), macro accuracy (mean recall per class, Ludwig's `accuracy`), hits@k
+ * (reported only when there are more classes than k) and one-vs-rest macro ROC AUC over the
+ * classes present.
+ */
 export function categoryMetrics(logits: Float32Array, targets: Int32Array, numClasses: number, topK: number, classWeights: readonly number[] | null): MetricValues {
   const rows = targets.length;
   let loss = 0;
@@ -91,6 +96,27 @@ export function categoryMetrics(logits: Float32Array, targets: Int32Array, numCl
     }
   }
 
+  // One-vs-rest ROC AUC per class present in the targets, from softmax probabilities.
+  let aucSum = 0;
+  let aucClasses = 0;
+  const allProbabilities = new Float64Array(rows * numClasses);
+  for (let i = 0; i < rows; i++) {
+    logSoftmaxRow(logits, i * numClasses, numClasses).forEach((value, c) => (allProbabilities[i * numClasses + c] = Math.exp(value)));
+  }
+  const probabilities = new Float64Array(rows);
+  const isClass = new Uint8Array(rows);
+  for (let c = 0; c < numClasses; c++) {
+    if (perClassTotal[c] === 0 || perClassTotal[c] === rows) {
+      continue;
+    }
+    for (let i = 0; i < rows; i++) {
+      probabilities[i] = allProbabilities[i * numClasses + c]!;
+      isClass[i] = targets[i] === c ? 1 : 0;
+    }
+    aucSum += rocAuc(probabilities, isClass);
+    aucClasses++;
+  }
+
   let recallSum = 0;
   let classesPresent = 0;
   for (let c = 0; c < numClasses; c++) {
@@ -99,12 +125,16 @@ export function categoryMetrics(logits: Float32Array, targets: Int32Array, numCl
       classesPresent++;
     }
   }
-  return {
+  const metrics: MetricValues = {
     loss: loss / Math.max(weightSum, 1e-12),
     accuracy: correct / rows,
     accuracy_macro: recallSum / Math.max(1, classesPresent),
-    hits_at_k: hits / rows,
+    roc_auc: aucClasses === 0 ? Number.NaN : aucSum / aucClasses,
   };
+  if (numClasses > topK) {
+    metrics.hits_at_k = hits / rows;
+  }
+  return metrics;
 }
 
 /** Binary metrics from logits `[rows]`: weighted cross-entropy loss and threshold metrics at `threshold`. */
