@@ -109,7 +109,7 @@ describe('invalid configs', () => {
     ['pretrained bert without path', { ...minimal, input_features: [{ name: 's', type: 'text', encoder: { type: 'bert' } }] }, 'input_features[0].encoder.pretrained_model_name_or_path: missing; point it at a Hugging Face checkpoint folder'],
     ['duplicate feature names', { ...minimal, output_features: [{ name: 'sentence', type: 'category' }] }, 'output_features[0].name: feature name "sentence" is already used'],
     ['unknown validation field', { ...minimal, trainer: { validation_field: 'labels' } }, 'trainer.validation_field: no output feature has this name; use one of "label" or "combined".'],
-    ['metric of another type', { ...minimal, trainer: { validation_metric: 'roc_auc' } }, 'trainer.validation_metric: not a metric of category output "label"'],
+    ['metric of another type', { ...minimal, trainer: { validation_metric: 'mean_squared_error' } }, 'trainer.validation_metric: not a metric of category output "label"'],
     ['split probabilities', { ...minimal, preprocessing: { split: { type: 'random', probabilities: [0.5, 0.1, 0.1] } } }, 'preprocessing.split.probabilities: training, validation and test probabilities must sum to 1'],
     ['unknown optimizer', { ...minimal, trainer: { optimizer: { type: 'adamax' } } }, 'trainer.optimizer.type: got "adamax"; allowed: "adamw", "adam", "sgd", "rmsprop", "adagrad".'],
     ['two checkpoint cadences', { ...minimal, trainer: { steps_per_checkpoint: 100, checkpoints_per_epoch: 2 } }, 'trainer.checkpoints_per_epoch: cannot be set together with steps_per_checkpoint (100); keep one of the two.'],
