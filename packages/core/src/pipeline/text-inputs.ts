@@ -86,7 +86,15 @@ async function loadEncoder(
 export async function prepareTextInput(
   feature: TextInputFeature,
   splits: readonly EncodedSplit[],
-  context: { backend: Backend; baseDirectory: string; cache: EmbeddingCache; logger: Logger; seed: number; onProgress?: ProgressListener },
+  context: {
+    /** Returns the backend that runs this encoder for the cache: the run's own, or another installed one that has the encoder. */
+    encoderBackend: (encoderType: string) => Promise<Backend>;
+    baseDirectory: string;
+    cache: EmbeddingCache;
+    logger: Logger;
+    seed: number;
+    onProgress?: ProgressListener;
+  },
 ): Promise<PreparedTextInput> {
   const { logger } = context;
   const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory);
@@ -132,7 +140,7 @@ export async function prepareTextInput(
         continue;
       }
 
-      handle ??= await context.backend.buildEncoder(encoder);
+      handle ??= await (await context.encoderBackend(encoder.type)).buildEncoder(encoder);
       const started = performance.now();
       const values = await encodeRows(handle, batch, split.rows, (done) => context.onProgress?.(`Embedding ${feature.name} (${split.split})`, done, split.rows));
       const seconds = (performance.now() - started) / 1000;

@@ -1,8 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { BackendDescriptor } from '../backend/backend.js';
-import { loadBackendDescriptor, parseBackendOptions } from '../backend/load-backend.js';
+import type { Backend, BackendDescriptor } from '../backend/backend.js';
+import { BUILTIN_BACKEND_PACKAGES, loadBackendDescriptor, parseBackendOptions } from '../backend/load-backend.js';
 import type { InputBatch, InputDescription, ModelDescription, OutputDescription } from '../backend/model-description.js';
 import { EmbeddingCache, defaultCacheDirectory } from '../cache/embedding-cache.js';
 import { loadConfigFile, validateConfig, type LoadedConfig } from '../config/load.js';
@@ -126,6 +126,12 @@ function checkCapabilities(config: FtConfig, descriptor: BackendDescriptor, capa
       return;
     }
     const support = capabilities.encoders[feature.encoder.type];
+    // A frozen encoder whose embeddings are cached never runs inside the model, so another
+    // installed backend can fill the cache (see `encoderBackend` in trainRun).
+    const cachedElsewhere = !feature.encoder.trainable && feature.preprocessing.cache_encoder_embeddings;
+    if (support === undefined && cachedElsewhere) {
+      return;
+    }
     if (support === undefined) {
       throw new UnsupportedError(
         `input_features[${index}].encoder.type: backend "${descriptor.name}" has no ${feature.encoder.type} encoder; it supports ${Object.keys(capabilities.encoders).join(', ')}. Pick one of those or another backend.`,
@@ -164,6 +170,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
   const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, 1);
 
   const backend = await descriptor.create(backendOptions, { logger });
+  const extraBackends: Backend[] = [];
   try {
     logger.info(`Backend: ${backend.description}`);
     checkCapabilities(config, descriptor, backend.capabilities);
@@ -181,13 +188,22 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
     logger.info(`Data: ${encodedSplits.map((split) => `${split.split} ${split.rows} rows`).join(', ')}.`);
 
     const cache = new EmbeddingCache(defaultCacheDirectory(config.backend.cache_dir));
+    const encoderBackend = async (encoderType: string): Promise<Backend> => {
+      if (backend.capabilities.encoders[encoderType] !== undefined) {
+        return backend;
+      }
+      const borrowed = await borrowEncoderBackend(encoderType, config.backend.type, request.loadBackend ?? loadBackendDescriptor, logger);
+      extraBackends.push(borrowed);
+      return borrowed;
+    };
     const textInputs: PreparedTextInput[] = [];
     for (const feature of config.input_features) {
       if (feature.type === 'text') {
-        const context = { backend, baseDirectory: loaded.baseDirectory, cache, logger, seed, ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}) };
+        const context = { encoderBackend, baseDirectory: loaded.baseDirectory, cache, logger, seed, ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}) };
         textInputs.push(await prepareTextInput(feature, encodedSplits, context));
       }
     }
+    await Promise.all(extraBackends.splice(0).map((extra) => extra.dispose()));
 
     const prepare = (split: EncodedSplit | null): PreparedSplit | null => {
       if (split === null) {
@@ -326,6 +342,37 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       model.dispose();
     }
   } finally {
+    await Promise.all(extraBackends.map((extra) => extra.dispose()));
     await backend.dispose();
   }
+}
+
+/**
+ * Starts another built-in backend that has `encoderType`, with its default options, to fill the
+ * embedding cache for a frozen encoder that the run's own backend lacks.
+ */
+async function borrowEncoderBackend(
+  encoderType: string,
+  ownType: string,
+  loadBackend: (type: string) => Promise<BackendDescriptor>,
+  logger: Logger,
+): Promise<Backend> {
+  for (const type of Object.keys(BUILTIN_BACKEND_PACKAGES)) {
+    if (type === ownType) {
+      continue;
+    }
+    let descriptor: BackendDescriptor;
+    try {
+      descriptor = await loadBackend(type);
+    } catch {
+      continue;
+    }
+    const candidate = await descriptor.create(descriptor.optionsSchema.parse({}), { logger });
+    if (candidate.capabilities.encoders[encoderType] !== undefined) {
+      logger.info(`Backend "${ownType}" has no ${encoderType} encoder; computing its cached embeddings with ${candidate.description}.`);
+      return candidate;
+    }
+    await candidate.dispose();
+  }
+  throw new UnsupportedError(`No installed backend has the ${encoderType} encoder needed to fill the embedding cache; install @ft/backend-tfjs.`);
 }
