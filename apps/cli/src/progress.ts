@@ -24,6 +24,7 @@ export class TerminalProgress implements TrainingCallbacks {
   private readonly bars: MultiBar;
   /** Without a terminal (CI logs, pipes) bars cannot redraw, so progress is logged as plain lines every few seconds. */
   private readonly interactive: boolean;
+  private readonly quiet: boolean;
   private lastPlainLine = 0;
   private lastRender = 0;
   private trainingBar: SingleBar | null = null;
@@ -33,8 +34,13 @@ export class TerminalProgress implements TrainingCallbacks {
   private rowsSeen = 0;
   private smoothedLoss = Number.NaN;
 
-  constructor(private readonly stream: NodeJS.WriteStream = process.stderr) {
-    this.interactive = stream.isTTY === true;
+  constructor(
+    private readonly level: LogLevel = 'info',
+    private readonly stream: NodeJS.WriteStream = process.stderr,
+  ) {
+    // Bars are progress output, so log levels above info hide them too.
+    this.interactive = stream.isTTY === true && LEVEL_ORDER[level] <= LEVEL_ORDER.info;
+    this.quiet = LEVEL_ORDER[level] > LEVEL_ORDER.info;
     this.bars = new MultiBar(
       {
         stream,
@@ -151,6 +157,9 @@ export class TerminalProgress implements TrainingCallbacks {
 
   /** Prints one progress line, at most every 10 seconds unless `force` is set. */
   private plainLine(text: string, force: boolean): void {
+    if (this.quiet) {
+      return;
+    }
     const now = performance.now();
     if (!force && now - this.lastPlainLine < 10_000) {
       return;
@@ -161,7 +170,10 @@ export class TerminalProgress implements TrainingCallbacks {
 
   onEvaluation(event: EvaluationEvent): void {
     const parts: string[] = [];
-    for (const split of ['validation', 'test'] as const) {
+    for (const split of ['training', 'validation', 'test'] as const) {
+      if (split === 'training' && event.metrics.validation !== undefined) {
+        continue;
+      }
       const metrics = event.metrics[split];
       if (metrics === undefined) {
         continue;
@@ -176,7 +188,7 @@ export class TerminalProgress implements TrainingCallbacks {
       parts.push(`${split}: loss ${metrics.combined?.loss?.toFixed(4)}, ${summary}`);
     }
     const marker = event.improved ? pc.green(' (best so far)') : '';
-    this.logger('info').info(`Epoch ${event.epoch + 1}: ${parts.join('; ')}${marker}`);
+    this.logger(this.level).info(`Epoch ${event.epoch + 1}: ${parts.join('; ')}${marker}`);
   }
 
   onTrainEnd(_reason: StopReason): void {

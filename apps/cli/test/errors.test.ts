@@ -41,7 +41,7 @@ describe('ft train rejects bad input', () => {
     const folder = await workspace({ 'config.yaml': config('backend:\n  type: ft-backend-missing\n'), 'data.csv': GOOD_DATA });
     const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });
     expect(result.code).toBe(4);
-    expect(result.stderr).toContain('backend.type "ft-backend-missing" needs the package ft-backend-missing, which is not installed.');
+    expect(result.stderr).toContain('backend.type "ft-backend-missing" is not a built-in backend (tfjs, onnx), and no package named "ft-backend-missing" is installed.');
   });
 
   it('missing column', async () => {

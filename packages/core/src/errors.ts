@@ -9,7 +9,8 @@ export type FtErrorCode =
   | 'BACKEND_NOT_INSTALLED'
   | 'BACKEND_INVALID'
   | 'UNSUPPORTED'
-  | 'CHECKPOINT_INVALID';
+  | 'CHECKPOINT_INVALID'
+  | 'INTERRUPTED';
 
 /** Process exit codes of the `ft` command, one per error family. */
 export const EXIT_CODES = {
@@ -44,6 +45,8 @@ export class FtError extends Error {
       case 'BACKEND_NOT_INSTALLED':
       case 'BACKEND_INVALID':
         return EXIT_CODES.backendUnavailable;
+      case 'INTERRUPTED':
+        return EXIT_CODES.interrupted;
     }
   }
 }

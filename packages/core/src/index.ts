@@ -14,6 +14,7 @@ export { createStreamLogger, createRecordingLogger, silentLogger, type Logger, t
 export { float32Array, int32Array, shapeSize, type NamedArray, type NamedArrays, type ArrayDType } from './tensors/named-arrays.js';
 export { BERT_BASE_ARCHITECTURE, type BertArchitecture } from './checkpoint/bert-config.js';
 export * from './checkpoint/index.js';
+export * from './hub/index.js';
 export * from './text/index.js';
 export type { TextTokenizer, TokenizedBatch } from './text/tokenizer.js';
 

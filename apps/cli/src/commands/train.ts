@@ -38,7 +38,7 @@ export function createInterruptHandler(controller: AbortController, actions: { f
  * best epoch so far; a second one exits at once.
  */
 export async function trainCommand(options: TrainCommandOptions, argv: readonly string[]): Promise<void> {
-  const progress = new TerminalProgress();
+  const progress = new TerminalProgress(options.logging_level);
   const logger = progress.logger(options.logging_level);
   const controller = new AbortController();
   const onInterrupt = createInterruptHandler(controller, {

@@ -2,6 +2,7 @@
  * Chooses the TensorFlow.js backend that training and inference run on.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { BackendError } from '@ft/core';
 // The umbrella package registers the gradient of every op and the chained tensor methods
 // (`x.mul(y)`). tfjs-core alone registers neither when Node loads its CommonJS build.
 import '@tensorflow/tfjs';
@@ -54,9 +55,10 @@ export async function selectRuntime(request: RuntimeRequest, log: (message: stri
     case 'node': {
       const nodeImport = await importTfjsNode();
       if (!nodeImport.ok) {
-        throw new Error(
-          `Runtime 'node' needs ${TFJS_NODE_PACKAGE}, which could not be imported (${nodeImport.reason}). ` +
-            `Install it with \`npm install ${TFJS_NODE_PACKAGE}\`, or set the runtime to 'auto' or 'wasm'.`,
+        throw new BackendError(
+          'BACKEND_NOT_INSTALLED',
+          `backend.runtime: node needs ${TFJS_NODE_PACKAGE}, which could not be imported (${nodeImport.reason}). ` +
+            `Install it with \`npm install ${TFJS_NODE_PACKAGE}\`, or set the runtime to auto or wasm.`,
         );
       }
       runtime = await useTfjsNode(nodeImport.module);

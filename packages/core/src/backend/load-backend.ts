@@ -49,10 +49,11 @@ export async function loadBackendDescriptor(type: string, searchFrom: string = p
   }
   if (resolved === undefined) {
     const known = Object.keys(BUILTIN_BACKEND_PACKAGES).join(', ');
-    throw new BackendError(
-      'BACKEND_NOT_INSTALLED',
-      `backend.type "${type}" needs the package ${packageName}, which is not installed. Install it with \`npm install ${packageName}\`, or use one of the built-in backends: ${known}.`,
-    );
+    const message =
+      BUILTIN_BACKEND_PACKAGES[type] !== undefined
+        ? `backend.type "${type}" needs the package ${packageName}, which is not installed next to @ft/core. Install it, or use another built-in backend: ${known}.`
+        : `backend.type "${type}" is not a built-in backend (${known}), and no package named "${packageName}" is installed. Use a built-in backend, or install the npm package of a third-party ft backend and give its name.`;
+    throw new BackendError('BACKEND_NOT_INSTALLED', message);
   }
 
   let module: { default?: unknown };

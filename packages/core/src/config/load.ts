@@ -3,7 +3,7 @@ import path from 'node:path';
 
 import { parseDocument } from 'yaml';
 
-import { ConfigError, FtError, type ConfigIssue } from '../errors.js';
+import { ConfigError, FtError, formatKeyPath, type ConfigIssue } from '../errors.js';
 import { toConfigIssues } from './issues.js';
 import { mergeFeatureDefaults } from './merge-defaults.js';
 import { DEFAULT_VALIDATION_METRIC, OUTPUT_METRICS } from './metrics-catalog.js';
@@ -72,7 +72,7 @@ function checkCrossFieldRules(config: FtConfig): ConfigIssue[] {
     if (previous !== undefined) {
       issues.push({ path: [...where, 'name'], received: name, message: `feature name "${name}" is already used by ${previous}; give each feature a unique name.` });
     }
-    seen.set(name, where.join(''));
+    seen.set(name, formatKeyPath(where));
   };
   config.input_features.forEach((feature, index) => checkName(feature.name, ['input_features', index]));
   config.output_features.forEach((feature, index) => checkName(feature.name, ['output_features', index]));

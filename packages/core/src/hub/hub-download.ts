@@ -96,8 +96,8 @@ export function isHubRepoId(value: string): boolean {
  * Files already in the snapshot, and files recorded as absent in `.no_exist/`, cost no request.
  * A revision that is a full commit hash with a complete cached snapshot makes no request at all.
  * When the Hub cannot be reached and a complete snapshot of the revision is cached, that snapshot
- * is returned with a warning. `refs/<revision>` is written only once the snapshot is complete,
- * so a ref written by ft always names a complete snapshot.
+ * is returned with a warning. ft writes `refs/<revision>` only once the snapshot is complete, so
+ * after an interrupted download of a new commit the fallback still finds the previous snapshot.
  */
 export async function resolvePretrainedFolder(nameOrPath: string, options: ResolvePretrainedFolderOptions): Promise<string> {
   const localFolder = path.resolve(options.baseDirectory, nameOrPath);
@@ -204,7 +204,7 @@ async function resolveOffline(session: HubSession, requiredFiles: readonly strin
     `HF_HUB_OFFLINE is set, but the Hub cache has no complete copy of ${session.repoId} at revision ${session.revision}: ${cached.reason}. ` +
       `Cache folder: ${session.cache.folder}. Unset HF_HUB_OFFLINE to download it, or populate the cache on a machine with ` +
       `network access (run ft there once, or \`huggingface-cli download ${session.repoId} --revision ${session.revision}\`) and copy ` +
-      `the folder to ${session.cache.cacheDirectory}.`,
+      `that machine's Hub cache to ${session.cache.cacheDirectory}.`,
   );
 }
 
@@ -630,7 +630,7 @@ async function checkDownloadResponse(session: HubSession, remote: RemoteFile, re
     if (rangeStart !== undefined && Number(rangeStart) === offset) {
       return offset;
     }
-    // A range that starts elsewhere cannot be appended; the next attempt starts over.
+    // A range that starts elsewhere cannot be appended, so the next attempt starts over.
     await response.body?.cancel();
     await rm(incompletePath, { force: true });
     return null;

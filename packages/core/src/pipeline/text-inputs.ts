@@ -11,6 +11,7 @@ import type { TextInputFeature } from '../config/features.js';
 import type { EncodedSplit, SplitName } from '../data/index.js';
 import { FtError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { resolvePretrainedFolder } from '../hub/hub-download.js';
 import { loadUniversalSentenceEncoderTokenizer } from '../text/unigram.js';
 import { loadBertTokenizer } from '../text/wordpiece.js';
 import type { TextTokenizer } from '../text/tokenizer.js';
@@ -39,6 +40,7 @@ export function bundledUniversalSentenceEncoderDirectory(): string {
 async function loadEncoder(
   feature: TextInputFeature,
   baseDirectory: string,
+  logger: Logger,
 ): Promise<{ encoder: TextEncoderDescription; tokenizer: TextTokenizer; sourceDirectory: string; identity: () => Promise<string> }> {
   const settings = feature.encoder;
   const lowercase = feature.preprocessing.lowercase;
@@ -54,7 +56,9 @@ async function loadEncoder(
     return { encoder, tokenizer, sourceDirectory: directory, identity };
   }
 
-  const directory = path.resolve(baseDirectory, settings.pretrained_model_name_or_path!);
+  // A local folder is used as it is; a Hub id such as `google/bert_uncased_L-4_H-256_A-4` is
+  // downloaded into the Hugging Face cache, or found there when offline.
+  const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, { baseDirectory, logger });
   const tokenizer = await loadBertTokenizer(directory, lowercase === undefined ? {} : { lowercase });
   let architecture: BertArchitecture;
   let weights = null;
@@ -94,10 +98,11 @@ export async function prepareTextInput(
     logger: Logger;
     seed: number;
     onProgress?: ProgressListener;
+    signal?: AbortSignal;
   },
 ): Promise<PreparedTextInput> {
   const { logger } = context;
-  const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory);
+  const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory, logger);
   let maxSequenceLength = feature.preprocessing.max_sequence_length;
   if (encoder.type === 'bert' && maxSequenceLength > encoder.architecture.max_position_embeddings) {
     // Positions past the embedding table do not exist, so longer inputs cannot be encoded.
@@ -142,7 +147,7 @@ export async function prepareTextInput(
 
       handle ??= await (await context.encoderBackend(encoder.type)).buildEncoder(encoder);
       const started = performance.now();
-      const values = await encodeRows(handle, batch, split.rows, (done) => context.onProgress?.(`Embedding ${feature.name} (${split.split})`, done, split.rows));
+      const values = await encodeRows(handle, batch, split.rows, (done) => context.onProgress?.(`Embedding ${feature.name} (${split.split})`, done, split.rows), context.signal);
       const seconds = (performance.now() - started) / 1000;
       logger.info(`Input "${feature.name}": computed embeddings for the ${split.split} split (${split.rows} rows) in ${seconds.toFixed(1)} s and cached them in ${context.cache.directory}.`);
       await context.cache.write(key, values, split.rows, outputSize, encoder.type);
@@ -157,7 +162,13 @@ export async function prepareTextInput(
 /** Rows per encoder call when filling the cache: large enough to amortise call overhead, small enough for memory at 512 tokens. */
 const ENCODE_BATCH_ROWS = 64;
 
-async function encodeRows(handle: Awaited<ReturnType<Backend['buildEncoder']>>, batch: Extract<InputBatch, { kind: 'text' }>, rows: number, onProgress: (done: number) => void): Promise<Float32Array> {
+async function encodeRows(
+  handle: Awaited<ReturnType<Backend['buildEncoder']>>,
+  batch: Extract<InputBatch, { kind: 'text' }>,
+  rows: number,
+  onProgress: (done: number) => void,
+  signal: AbortSignal | undefined,
+): Promise<Float32Array> {
   const width = batch.sequenceLength;
   const values = new Float32Array(rows * handle.outputSize);
   for (let start = 0; start < rows; start += ENCODE_BATCH_ROWS) {
@@ -165,6 +176,12 @@ async function encodeRows(handle: Awaited<ReturnType<Backend['buildEncoder']>>, 
     const embeddings = await handle.encode(batch.ids.subarray(start * width, end * width), batch.attentionMask.subarray(start * width, end * width), end - start, width);
     values.set(embeddings, start * handle.outputSize);
     onProgress(end);
+
+    // Give signal handlers a turn, so Ctrl-C stops a long embedding pass.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (signal?.aborted === true) {
+      throw new FtError('INTERRUPTED', 'Interrupted while computing embeddings; nothing was trained or saved. Splits already embedded stay in the cache.');
+    }
   }
   return values;
 }

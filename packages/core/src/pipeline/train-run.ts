@@ -49,11 +49,32 @@ export interface TrainRunRequest extends DatasetSources {
   readonly resumeFrom?: string;
 }
 
+/** Data files as `description.json` records them, in the snake_case of ft's other output files. */
+interface RecordedDatasetSources {
+  readonly dataset?: string;
+  readonly training_set?: string;
+  readonly validation_set?: string;
+  readonly test_set?: string;
+}
+
+function recordSources(sources: DatasetSources): RecordedDatasetSources {
+  return { dataset: sources.dataset, training_set: sources.trainingSet, validation_set: sources.validationSet, test_set: sources.testSet };
+}
+
+function readSources(recorded: RecordedDatasetSources): DatasetSources {
+  return {
+    ...(recorded.dataset === undefined ? {} : { dataset: recorded.dataset }),
+    ...(recorded.training_set === undefined ? {} : { trainingSet: recorded.training_set }),
+    ...(recorded.validation_set === undefined ? {} : { validationSet: recorded.validation_set }),
+    ...(recorded.test_set === undefined ? {} : { testSet: recorded.test_set }),
+  };
+}
+
 /** What `description.json` records at the start of a run, which is everything `resumeFrom` needs. */
 interface RunDescription {
   readonly command: readonly string[];
   readonly random_seed: number;
-  readonly dataset: DatasetSources;
+  readonly dataset: RecordedDatasetSources;
   readonly config_file: string | null;
   readonly base_directory: string;
   readonly config: FtConfig;
@@ -165,7 +186,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
   const config = loaded.config;
   const descriptor = await (request.loadBackend ?? loadBackendDescriptor)(config.backend.type);
   const backendOptions = parseBackendOptions(descriptor, config.backend, loaded.path);
-  const sources = previous?.dataset ?? resolveDatasetSources(config, loaded.baseDirectory, request);
+  const sources = previous !== undefined ? readSources(previous.dataset) : resolveDatasetSources(config, loaded.baseDirectory, request);
   const learningRate = resolveLearningRate(config);
   const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, 1);
 
@@ -199,7 +220,15 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
     const textInputs: PreparedTextInput[] = [];
     for (const feature of config.input_features) {
       if (feature.type === 'text') {
-        const context = { encoderBackend, baseDirectory: loaded.baseDirectory, cache, logger, seed, ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}) };
+        const context = {
+          encoderBackend,
+          baseDirectory: loaded.baseDirectory,
+          cache,
+          logger,
+          seed,
+          ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}),
+          ...(request.signal === undefined ? {} : { signal: request.signal }),
+        };
         textInputs.push(await prepareTextInput(feature, encodedSplits, context));
       }
     }
@@ -242,7 +271,13 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
     try {
       const validationField = config.trainer.validation_field ?? config.output_features[0]!.name;
       const validationFeature = config.output_features.find((feature) => feature.name === validationField);
-      const validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
+      let validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
+      if (prepared.validation === null && validationMetric !== 'loss') {
+        // Without a validation split the training split selects the best weights, and only its
+        // loss is measured during training.
+        logger.warn(`No validation split, so the best weights are chosen by training ${validationField} loss instead of ${validationMetric}.`);
+        validationMetric = 'loss';
+      }
       const goal = validationFeature === undefined ? 'min' : OUTPUT_METRICS[validationFeature.type][validationMetric] ?? 'min';
       const plateauMetric = config.trainer.learning_rate_scheduler.reduce_eval_metric;
       const plateauGoal = validationFeature === undefined ? 'min' : OUTPUT_METRICS[validationFeature.type][plateauMetric] ?? 'min';
@@ -253,7 +288,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       const description: RunDescription = previous ?? {
         command: request.command ?? [],
         random_seed: seed,
-        dataset: sources,
+        dataset: recordSources(sources),
         config_file: loaded.path ?? null,
         base_directory: loaded.baseDirectory,
         config,
@@ -303,7 +338,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
 
       const resolvedConfig: FtConfig = {
         ...config,
-        trainer: { ...config.trainer, learning_rate: learningRate.value, eval_batch_size: evalBatchSize },
+        trainer: { ...config.trainer, learning_rate: learningRate.value, eval_batch_size: evalBatchSize, validation_field: validationField, validation_metric: validationMetric },
       };
       await writeRunResults({
         runDirectory,
@@ -324,7 +359,14 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
           node_version: process.version,
           stop_reason: result.stopReason,
           best_epoch: result.bestEpoch + 1,
-          training_plan: result.plan,
+          training_plan: {
+            steps_per_epoch: result.plan.stepsPerEpoch,
+            total_steps: result.plan.totalSteps,
+            epochs: result.plan.epochs,
+            steps_per_checkpoint: result.plan.stepsPerCheckpoint,
+            total_updates: result.plan.totalUpdates,
+            warmup_updates: result.plan.warmupUpdates,
+          },
         },
       });
 

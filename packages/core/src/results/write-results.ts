@@ -6,7 +6,7 @@ import type { OutputDescription } from '../backend/model-description.js';
 import { saveBertCheckpoint } from '../checkpoint/hf-folder.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import type { FtConfig } from '../config/schema.js';
-import type { FeatureMetadata, PreparedSplit, SplitName } from '../data/index.js';
+import { denormalize, type FeatureMetadata, type PreparedSplit, type SplitName } from '../data/index.js';
 import type { PreparedTextInput } from '../pipeline/text-inputs.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
 import type { SplitMetrics, SplitPredictions } from '../training/evaluate.js';
@@ -40,6 +40,12 @@ function encoderWeights(weights: NamedArrays, inputName: string): NamedArrays {
   return Object.fromEntries(Object.entries(weights).filter(([name]) => name.startsWith(prefix)).map(([name, array]) => [name.slice(prefix.length), array]));
 }
 
+/** Feature metadata with snake_case keys, like the other JSON files of a run. */
+function metadataJson(metadata: Record<string, FeatureMetadata>): Record<string, Record<string, unknown>> {
+  const snake = (key: string): string => key.replace(/[A-Z]/g, (letter) => `_${letter.toLowerCase()}`);
+  return Object.fromEntries(Object.entries(metadata).map(([name, entry]) => [name, Object.fromEntries(Object.entries(entry).map(([key, value]) => [snake(key), value]))]));
+}
+
 function argmaxRows(logits: Float32Array, width: number): Int32Array {
   const rows = logits.length / width;
   const result = new Int32Array(rows);
@@ -59,7 +65,10 @@ function csvField(value: string): string {
   return /[",\n]/.test(value) ? `"${value.replaceAll('"', '""')}"` : value;
 }
 
-/** Writes `<split>_predictions.csv`: per output the predicted value and, for classifiers, its probability. */
+/**
+ * Builds `<split>_predictions.csv`, with Ludwig's column names: per output the prediction, the
+ * probability of that prediction, and for category outputs the probability of every class.
+ */
 function predictionsCsv(outputs: readonly OutputDescription[], metadata: Record<string, FeatureMetadata>, predictions: SplitPredictions): string {
   const header: string[] = [];
   const columns: string[][] = [];
@@ -69,9 +78,10 @@ function predictionsCsv(outputs: readonly OutputDescription[], metadata: Record<
     if (output.kind === 'category' && meta.type === 'category') {
       const width = output.numClasses;
       const predicted = argmaxRows(logits, width);
-      header.push(`${output.name}_predictions`, `${output.name}_probability`);
+      header.push(`${output.name}_predictions`, `${output.name}_probability`, ...meta.vocabulary.map((label) => csvField(`${output.name}_probabilities_${label}`)));
       const labels: string[] = [];
       const probabilities: string[] = [];
+      const perClass: string[][] = meta.vocabulary.map(() => []);
       predicted.forEach((index, row) => {
         let sum = 0;
         const max = logits[row * width + index]!;
@@ -80,15 +90,17 @@ function predictionsCsv(outputs: readonly OutputDescription[], metadata: Record<
         }
         labels.push(csvField(meta.vocabulary[index] ?? String(index)));
         probabilities.push((1 / sum).toFixed(6));
+        perClass.forEach((column, j) => column.push((Math.exp(logits[row * width + j]! - max) / sum).toFixed(6)));
       });
-      columns.push(labels, probabilities);
+      columns.push(labels, probabilities, ...perClass);
     } else if (output.kind === 'binary') {
       header.push(`${output.name}_predictions`, `${output.name}_probability`);
       const probabilities = Array.from(logits, (z) => 1 / (1 + Math.exp(-z)));
       columns.push(probabilities.map((p) => (p >= 0.5 ? 'true' : 'false')), probabilities.map((p) => p.toFixed(6)));
     } else {
       header.push(`${output.name}_predictions`);
-      columns.push(Array.from(logits, (value) => String(value)));
+      const toColumnUnits = meta.type === 'number' ? (value: number) => denormalize(value, meta) : (value: number) => value;
+      columns.push(Array.from(logits, (value) => String(Number(toColumnUnits(value).toPrecision(7)))));
     }
   }
   const rows = columns[0]?.length ?? 0;
@@ -115,7 +127,7 @@ export async function writeRunResults(results: RunResults): Promise<void> {
   await writeJsonAtomic(path.join(runDirectory, 'training_statistics.json'), { ...results.statistics, evaluation_frequency: { frequency: 1, period: 'epoch' } });
   await writeJsonAtomic(path.join(runDirectory, 'test_statistics.json'), results.finalMetrics);
   await writeJsonAtomic(path.join(modelDirectory, 'model_hyperparameters.json'), config);
-  await writeJsonAtomic(path.join(modelDirectory, 'training_set_metadata.json'), results.metadata);
+  await writeJsonAtomic(path.join(modelDirectory, 'training_set_metadata.json'), metadataJson(results.metadata));
 
   // The model: every weight in one file, and each BERT encoder as a folder transformers can load.
   const weights = await results.model.exportWeights();

@@ -257,7 +257,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     logger.info(`Early stopping after ${trainer.early_stop} evaluation(s) without improvement of ${selectionSplit} ${target.field} ${target.metric}.`);
   }
   if (options.validation === null) {
-    logger.warn('No validation split: the best weights are chosen on the training split, which favours overfitting.');
+    logger.warn('No validation split: the best weights are chosen on the training split, which favours overfitting. Add a validation_set or a split.');
   }
   callbacks.onTrainStart?.(plan);
 
