@@ -350,6 +350,8 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         prepared,
         statistics: result.statistics,
         steps: result.steps,
+        evaluationSteps: result.evaluationSteps,
+        bestStep: result.bestStep,
         finalMetrics,
         predictions,
         description: {

@@ -16,16 +16,23 @@ export async function renderSvg(spec: TopLevelSpec): Promise<string> {
 const SPLIT_COLORS = { domain: ['training', 'validation', 'test'], range: ['#4c78a8', '#f58518', '#54a24b'] };
 
 /**
- * Learning curves: one panel per output metric, one line per split, epochs on the x axis.
+ * Learning curves: one panel per output metric, one line per split, training steps on the x
+ * axis (one point per evaluation), and a dashed rule at the step whose weights were kept.
  * Returns the Vega-Lite spec, or null when nothing was recorded.
  */
-export function learningCurvesSpec(statistics: TrainingStatistics, feature: string, metrics: readonly string[]): TopLevelSpec | null {
-  const values: { epoch: number; split: string; metric: string; value: number }[] = [];
+export function learningCurvesSpec(
+  statistics: TrainingStatistics,
+  feature: string,
+  metrics: readonly string[],
+  evaluationSteps: readonly number[],
+  bestStep: number | null,
+): TopLevelSpec | null {
+  const values: { step: number; split: string; metric: string; value: number }[] = [];
   for (const [split, features] of Object.entries(statistics)) {
     for (const metric of metrics) {
       (features[feature]?.[metric] ?? []).forEach((value, index) => {
         if (Number.isFinite(value)) {
-          values.push({ epoch: index + 1, split, metric, value });
+          values.push({ step: evaluationSteps[index] ?? index + 1, split, metric, value });
         }
       });
     }
@@ -33,6 +40,15 @@ export function learningCurvesSpec(statistics: TrainingStatistics, feature: stri
   if (values.length === 0) {
     return null;
   }
+  const line = {
+    mark: { type: 'line' as const, point: true },
+    encoding: {
+      x: { field: 'step', type: 'quantitative' as const, title: 'step' },
+      y: { field: 'value', type: 'quantitative' as const, scale: { zero: false }, title: null },
+      color: { field: 'split', type: 'nominal' as const, scale: SPLIT_COLORS, title: 'split' },
+    },
+  };
+  const best = { data: { values: [{ step: bestStep }] }, mark: { type: 'rule' as const, strokeDash: [4, 4], color: 'gray' }, encoding: { x: { field: 'step', type: 'quantitative' as const } } };
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `Learning curves: ${feature}`,
@@ -41,30 +57,33 @@ export function learningCurvesSpec(statistics: TrainingStatistics, feature: stri
     spec: {
       width: 280,
       height: 200,
-      mark: { type: 'line', point: true },
-      encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1 }, title: 'epoch' },
-        y: { field: 'value', type: 'quantitative', scale: { zero: false }, title: null },
-        color: { field: 'split', type: 'nominal', scale: SPLIT_COLORS, title: 'split' },
-      },
+      layer: bestStep === null ? [line] : [line, best],
     },
     resolve: { scale: { y: 'independent' } },
   };
 }
 
-/** Loss and learning rate of every training step. */
+/** Learning rate and loss of every training step, with the loss also smoothed so its trend shows through batch noise. */
 export function trainingStepsSpec(learningRate: readonly number[], loss: readonly number[]): TopLevelSpec {
   const stride = Math.max(1, Math.floor(learningRate.length / 2000));
-  const values: { step: number; series: string; value: number }[] = [];
-  for (let i = 0; i < learningRate.length; i += stride) {
-    values.push({ step: i + 1, series: 'learning rate', value: learningRate[i]! });
-    values.push({ step: i + 1, series: 'training loss (batch)', value: loss[i]! });
+  const values: { step: number; panel: string; series: string; value: number }[] = [];
+  // Exponential moving average with the bias correction Adam uses, so early steps are not pulled toward 0.
+  const decay = 0.95;
+  let average = 0;
+  for (let i = 0; i < learningRate.length; i++) {
+    average = decay * average + (1 - decay) * loss[i]!;
+    if (i % stride !== 0) {
+      continue;
+    }
+    values.push({ step: i + 1, panel: 'learning rate', series: 'learning rate', value: learningRate[i]! });
+    values.push({ step: i + 1, panel: 'training loss', series: 'batch', value: loss[i]! });
+    values.push({ step: i + 1, panel: 'training loss', series: 'moving average', value: average / (1 - decay ** (i + 1)) });
   }
   return {
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: 'Training steps',
     data: { values },
-    facet: { row: { field: 'series', type: 'nominal', title: null } },
+    facet: { row: { field: 'panel', type: 'nominal', title: null } },
     spec: {
       width: 600,
       height: 160,
@@ -72,6 +91,7 @@ export function trainingStepsSpec(learningRate: readonly number[], loss: readonl
       encoding: {
         x: { field: 'step', type: 'quantitative', title: 'step' },
         y: { field: 'value', type: 'quantitative', title: null, scale: { zero: false } },
+        color: { field: 'series', type: 'nominal', scale: { domain: ['learning rate', 'batch', 'moving average'], range: ['#4c78a8', '#b6c9e0', '#e45756'] }, title: null },
       },
     },
     resolve: { scale: { y: 'independent' } },

@@ -30,6 +30,9 @@ export interface RunResults {
   readonly prepared: { training: PreparedSplit; validation: PreparedSplit | null; test: PreparedSplit | null };
   readonly statistics: TrainingStatistics;
   readonly steps: { readonly learningRate: readonly number[]; readonly loss: readonly number[] };
+  /** Training step of each evaluation, and the step whose weights were kept. */
+  readonly evaluationSteps: readonly number[];
+  readonly bestStep: number | null;
   readonly finalMetrics: Partial<Record<SplitName, SplitMetrics>>;
   readonly predictions: Partial<Record<SplitName, SplitPredictions>>;
   readonly description: Record<string, unknown>;
@@ -124,7 +127,7 @@ export async function writeRunResults(results: RunResults): Promise<void> {
   await mkdir(plotsDirectory, { recursive: true });
 
   await writeJsonAtomic(path.join(runDirectory, 'description.json'), { ...results.description, config, finished: new Date().toISOString() });
-  await writeJsonAtomic(path.join(runDirectory, 'training_statistics.json'), { ...results.statistics, evaluation_frequency: { frequency: 1, period: 'epoch' } });
+  await writeJsonAtomic(path.join(runDirectory, 'training_statistics.json'), { ...results.statistics, evaluation_steps: results.evaluationSteps });
   await writeJsonAtomic(path.join(runDirectory, 'test_statistics.json'), results.finalMetrics);
   await writeJsonAtomic(path.join(modelDirectory, 'model_hyperparameters.json'), config);
   await writeJsonAtomic(path.join(modelDirectory, 'training_set_metadata.json'), metadataJson(results.metadata));
@@ -157,7 +160,7 @@ export async function writeRunResults(results: RunResults): Promise<void> {
   // Plots.
   for (const output of outputs) {
     const metrics = ['loss', ...Object.keys(results.finalMetrics.validation?.[output.name] ?? results.finalMetrics.test?.[output.name] ?? {}).filter((name) => name !== 'loss')];
-    const curves = learningCurvesSpec(results.statistics, output.name, metrics.slice(0, 3));
+    const curves = learningCurvesSpec(results.statistics, output.name, metrics.slice(0, 3), results.evaluationSteps, results.bestStep);
     if (curves !== null) {
       await writeFileAtomic(path.join(plotsDirectory, `learning_curves_${output.name}.svg`), await renderSvg(curves));
     }

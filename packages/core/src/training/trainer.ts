@@ -75,7 +75,7 @@ export interface TrainingProgress {
   /** Random state before the current epoch's shuffle, so a resumed run shuffles the same way. */
   readonly epochRandomState: RandomState;
   readonly statistics: TrainingStatistics;
-  readonly history: { readonly learningRate: number[]; readonly loss: number[] };
+  readonly history: { readonly learningRate: number[]; readonly loss: number[]; readonly evaluationSteps: number[] };
   readonly best: { readonly value: number | null; readonly epoch: number; readonly step: number };
   readonly evaluationsWithoutImprovement: number;
   readonly plateau: PlateauState;
@@ -97,7 +97,11 @@ export interface TrainingResult {
   readonly statistics: TrainingStatistics;
   /** Learning rate and loss of every step, for plots. */
   readonly steps: { readonly learningRate: readonly number[]; readonly loss: readonly number[] };
+  /** Training step at each evaluation, matching the entries of `statistics`. */
+  readonly evaluationSteps: readonly number[];
   readonly bestEpoch: number;
+  /** Step whose weights were restored, or null when no evaluation improved. */
+  readonly bestStep: number | null;
   readonly bestValidationValue: number;
 }
 
@@ -233,7 +237,11 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   let batchInEpoch = resumed?.batchInEpoch ?? 0;
   let epochRandomState: RandomState = resumed?.epochRandomState ?? seedFromRandom.state();
   const statistics: TrainingStatistics = resumed?.statistics ?? { training: {}, validation: {}, test: {} };
-  const history = { learningRate: [...(resumed?.history.learningRate ?? [])], loss: [...(resumed?.history.loss ?? [])] };
+  const history = {
+    learningRate: [...(resumed?.history.learningRate ?? [])],
+    loss: [...(resumed?.history.loss ?? [])],
+    evaluationSteps: [...(resumed?.history.evaluationSteps ?? [])],
+  };
   let best = resumed?.best ?? { value: null as number | null, epoch: -1, step: 0 };
   let evaluationsWithoutImprovement = resumed?.evaluationsWithoutImprovement ?? 0;
   let plateau: PlateauState = resumed?.plateau ?? { reductions: 0, scale: 1, bestValue: null, badEvaluations: 0 };
@@ -296,6 +304,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     for (const [split, values] of Object.entries(metrics)) {
       record(statistics, split as SplitName, values);
     }
+    history.evaluationSteps.push(step);
 
     const state = await model.exportState();
     if (!allFinite(state)) {
@@ -427,5 +436,14 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
 
   const reason = stopReason ?? 'completed';
   callbacks.onTrainEnd?.(reason);
-  return { plan, stopReason: reason, statistics, steps: history, bestEpoch: best.epoch, bestValidationValue: best.value ?? Number.NaN };
+  return {
+    plan,
+    stopReason: reason,
+    statistics,
+    steps: { learningRate: history.learningRate, loss: history.loss },
+    evaluationSteps: history.evaluationSteps,
+    bestEpoch: best.epoch,
+    bestStep: best.value === null ? null : best.step,
+    bestValidationValue: best.value ?? Number.NaN,
+  };
 }
