@@ -1,0 +1,3 @@
+import { sharedVitestConfig } from '../../configs/vitest.shared.js';
+
+export default sharedVitestConfig;
