@@ -40,6 +40,37 @@ export function createProgram(): Command {
       await trainCommand(options, process.argv);
     });
 
+  program
+    .command('render-config')
+    .description('Print a config with every default filled in and learning_rate: auto resolved, after checking it as ft train does.')
+    .requiredOption('-c, --config <file>', 'YAML config file')
+    .option('-o, --output <file>', 'file to write the rendered YAML to (default: standard output)')
+    .action(async (options: import('./commands/render-config.js').RenderConfigCommandOptions) => {
+      const { renderConfigCommand } = await import('./commands/render-config.js');
+      await renderConfigCommand(options);
+    });
+
+  program
+    .command('init-config')
+    .description('Write a starting config for a CSV file, with a feature per useful column and an inferred type for each.')
+    .requiredOption('--dataset <file>', 'CSV file with a header row')
+    .requiredOption('--target <columns...>', 'column or columns to predict')
+    .option('-o, --output <file>', 'config file to write', 'config.yaml')
+    .option('--force', 'overwrite the output file if it exists')
+    .action(async (options: import('./commands/init-config.js').InitConfigCommandOptions) => {
+      const { initConfigCommand } = await import('./commands/init-config.js');
+      await initConfigCommand(options);
+    });
+
+  program
+    .command('schema')
+    .description('Print the JSON Schema (draft-07) of a config, for editor completion and checks.')
+    .option('-o, --output <file>', 'file to write the schema to (default: standard output)')
+    .action(async (options: import('./commands/schema.js').SchemaCommandOptions) => {
+      const { schemaCommand } = await import('./commands/schema.js');
+      await schemaCommand(options);
+    });
+
   return program;
 }
 

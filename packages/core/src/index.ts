@@ -52,3 +52,9 @@ export { trainRun, type TrainRunRequest, type TrainRunResult } from './pipeline/
 export { bundledUniversalSentenceEncoderDirectory, type ProgressListener } from './pipeline/text-inputs.js';
 export { ENCODER_WEIGHT_PREFIX } from './results/write-results.js';
 export { writeFileAtomic, writeJsonAtomic } from './io/atomic-write.js';
+
+// Config tooling: JSON Schema, rendering, starting configs and the generated reference
+export { configJsonSchema, JSON_SCHEMA_DIALECT, type JsonSchema } from './config/json-schema.js';
+export { renderConfig, renderConfigYaml, type RenderConfigOptions, type RenderConfigYamlOptions, type RenderedConfig, type RenderedTrainerConfig } from './config/render.js';
+export { initConfig, type InitConfigRequest, type InitConfigResult } from './config/init-config.js';
+export { generateConfigDocs, configReferenceMarkdown, CONFIG_DOCS_FILE, CONFIG_SCHEMA_FILE, type ConfigDocs } from './config/docs.js';

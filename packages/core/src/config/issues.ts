@@ -155,6 +155,125 @@ function typeName(value: unknown): string {
   return `a ${typeof value}`;
 }
 
+type ExpectedDef = {
+  type: string;
+  innerType?: ZodSchema;
+  options?: ZodSchema[];
+  values?: unknown[];
+  entries?: Record<string, unknown>;
+  shape?: Record<string, ZodSchema>;
+  format?: string;
+  checks?: { _zod: { def: { check: string; value?: unknown; inclusive?: boolean } } }[];
+};
+
+/** Describes the values a schema accepts, such as `an integer >0` or `"checkpoint"`, for union messages. */
+function describeExpected(schema: ZodSchema): string[] {
+  const def = schema._zod.def as ExpectedDef;
+  switch (def.type) {
+    case 'nullable':
+      return [...describeExpected(def.innerType!), 'null'];
+    case 'default':
+    case 'prefault':
+    case 'optional':
+    case 'readonly':
+    case 'catch':
+    case 'nonoptional':
+      return describeExpected(def.innerType!);
+    case 'union':
+      return (def.options ?? []).flatMap(describeExpected);
+    case 'literal':
+      return (def.values ?? []).map((value) => describeValue(value));
+    case 'enum':
+      return Object.values(def.entries ?? {}).map((value) => describeValue(value));
+    case 'number': {
+      const bounds = (def.checks ?? []).flatMap(({ _zod: { def: check } }) => {
+        if (check.check === 'greater_than') {
+          return [`${check.inclusive ? '>=' : '>'}${String(check.value)}`];
+        }
+        if (check.check === 'less_than') {
+          return [`${check.inclusive ? '<=' : '<'}${String(check.value)}`];
+        }
+        return [];
+      });
+      const noun = def.format?.includes('int') ? 'an integer' : 'a number';
+      return [bounds.length === 0 ? noun : `${noun} ${bounds.join(' and ')}`];
+    }
+    case 'string':
+      return ['a string'];
+    case 'boolean':
+      return ['true or false'];
+    case 'null':
+      return ['null'];
+    case 'object':
+      return [`a mapping with the keys ${Object.keys(def.shape ?? {}).join(', ')}`];
+    case 'record':
+      return ['a mapping'];
+    case 'array':
+    case 'tuple':
+      return ['a list'];
+    default:
+      return [def.type];
+  }
+}
+
+function joinWithOr(parts: readonly string[]): string {
+  const unique = parts.filter((part, index) => parts.indexOf(part) === index);
+  return unique.length <= 1 ? (unique[0] ?? '') : `${unique.slice(0, -1).join(', ')} or ${unique[unique.length - 1]}`;
+}
+
+/** `object` for mappings and `array` for lists, of a value or of the values a schema accepts; `scalar` otherwise. */
+function valueShape(value: unknown): 'object' | 'array' | 'scalar' {
+  if (Array.isArray(value)) {
+    return 'array';
+  }
+  return typeof value === 'object' && value !== null ? 'object' : 'scalar';
+}
+
+function schemaShape(schema: ZodSchema): 'object' | 'array' | 'scalar' {
+  const type = (unwrap(schema)._zod.def as { type: string }).type;
+  if (type === 'object' || type === 'record') {
+    return 'object';
+  }
+  return type === 'array' || type === 'tuple' ? 'array' : 'scalar';
+}
+
+/**
+ * Renders a value that matched no option of a plain union (one without a `type` key to pick
+ * the option). A mapping or list is reported with the problems of the one option of that
+ * shape, such as a missing or misspelt key, because they are more precise than the union's.
+ * Any other value gets the list of what the options accept.
+ */
+function renderUnionMismatch(schema: ZodSchema, data: unknown, issue: z.core.$ZodIssueInvalidUnion, received: unknown): ConfigIssue[] {
+  const path = issue.path as (string | number)[];
+  const union = schemaAt(schema, path, data);
+  const options = (union?._zod.def as SchemaDef | undefined)?.options;
+  if (union === undefined || options === undefined) {
+    return [{ path, received, message: `got ${describeValue(received)}; ${issue.message}.` }];
+  }
+
+  const shape = valueShape(received);
+  const sameShape = options.map((option, index) => ({ option, index })).filter(({ option }) => shape !== 'scalar' && schemaShape(option) === shape);
+  const optionIssues = sameShape.length === 1 ? issue.errors[sameShape[0]!.index] : undefined;
+  if (optionIssues !== undefined && optionIssues.length > 0) {
+    return optionIssues.flatMap((inner) => renderIssue(schema, data, { ...inner, path: [...path, ...inner.path] } as z.core.$ZodIssue));
+  }
+  // The key's own schema, before unwrapping, also shows whether null is allowed.
+  const declared = declaredSchemaAt(schema, path, data) ?? union;
+  return [{ path, received, message: `got ${describeValue(received)}; expected ${joinWithOr(describeExpected(declared))}.` }];
+}
+
+/** Returns the schema declared for the last key of `path`, with its optional, nullable and default wrappers. */
+function declaredSchemaAt(schema: ZodSchema, path: readonly PropertyKey[], data: unknown): ZodSchema | undefined {
+  if (path.length === 0) {
+    return undefined;
+  }
+  const parent = schemaAt(schema, path.slice(0, -1), data);
+  const resolved = parent === undefined ? undefined : resolveUnion(parent, valueAt(data, path.slice(0, -1)));
+  const def = resolved?._zod.def as SchemaDef | undefined;
+  const key = path[path.length - 1]!;
+  return typeof key === 'string' ? def?.shape?.[key] : def?.element;
+}
+
 function renderUnknownKey(schema: ZodSchema, data: unknown, path: readonly PropertyKey[], key: string): ConfigIssue {
   const keyPath = [...path, key].map(String);
   const dotted = keyPath.join('.').replace(/\.\d+(?=\.|$)/g, '');
@@ -170,6 +289,9 @@ function renderUnknownKey(schema: ZodSchema, data: unknown, path: readonly Prope
   return { path: [...(path as (string | number)[]), key], received, message: `unknown key.${hint}` };
 }
 
+/** YAML's names for zod's expected types, where they differ. */
+const EXPECTED_NAMES: Record<string, string> = { object: 'mapping', array: 'list', int: 'integer' };
+
 function renderIssue(schema: ZodSchema, data: unknown, issue: z.core.$ZodIssue): ConfigIssue[] {
   const path = issue.path as (string | number)[];
   const received = valueAt(data, path);
@@ -179,10 +301,11 @@ function renderIssue(schema: ZodSchema, data: unknown, issue: z.core.$ZodIssue):
     case 'unrecognized_keys':
       return issue.keys.map((key) => renderUnknownKey(schema, data, path, key));
     case 'invalid_type': {
+      const expected = EXPECTED_NAMES[issue.expected] ?? issue.expected;
       if (received === undefined) {
-        return [{ path, message: `required key is missing; expected ${issue.expected}.` }];
+        return [{ path, message: `required key is missing; expected ${expected}.` }];
       }
-      return [{ path, received, message: `expected ${issue.expected}, ${got} (${typeName(received)}).` }];
+      return [{ path, received, message: `expected ${expected}, ${got} (${typeName(received)}).` }];
     }
     case 'invalid_value': {
       const allowed = issue.values.map((value) => describeValue(value)).join(', ');
@@ -197,21 +320,26 @@ function renderIssue(schema: ZodSchema, data: unknown, issue: z.core.$ZodIssue):
         const options = unionTypes(schema, unionPath, data);
         const typePath = [...unionPath, discriminator];
         const typeValue = valueAt(data, typePath);
+        const allowed = options.map((option) => `"${option}"`).join(', ');
+        if (typeValue === undefined) {
+          return [{ path: typePath, message: `required key is missing; set it to one of ${allowed}.` }];
+        }
         const suggestion = typeof typeValue === 'string' ? closestKey(typeValue, options) : undefined;
         const hint = suggestion !== undefined ? ` Did you mean "${suggestion}"?` : '';
         return [
           {
             path: typePath,
             received: typeValue,
-            message: `got ${describeValue(typeValue)}; allowed: ${options.map((option) => `"${option}"`).join(', ')}.${hint}`,
+            message: `got ${describeValue(typeValue)}; allowed: ${allowed}.${hint}`,
           },
         ];
       }
-      return [{ path, received, message: `${got}; ${issue.message}.` }];
+      return renderUnionMismatch(schema, data, issue, received);
     }
     case 'too_small':
     case 'too_big': {
-      return [{ path, received, message: `${issue.message.replace(/^Too (small|big): /, '')}, ${got}.` }];
+      const message = issue.message.replace(/^Too (small|big): /, '').replace(/^expected array\b/, 'expected list');
+      return [{ path, received, message: `${message}, ${got}.` }];
     }
     default:
       return [{ path, received, message: received === undefined ? `${issue.message}.` : `${issue.message}, ${got}.` }];

@@ -52,14 +52,74 @@ export function validateConfig(raw: unknown, source?: string): FtConfig {
   const merged = mergeFeatureDefaults(raw);
   const result = configSchema.safeParse(merged);
   if (!result.success) {
-    throw new ConfigError(toConfigIssues(configSchema, merged, result.error.issues), source);
+    throw new ConfigError(noteDefaultsOrigin(raw, toConfigIssues(configSchema, merged, result.error.issues)), source);
   }
 
   const issues = checkCrossFieldRules(result.data);
   if (issues.length > 0) {
-    throw new ConfigError(issues, source);
+    throw new ConfigError(noteDefaultsOrigin(raw, issues), source);
   }
   return result.data;
+}
+
+/** Feature sections that `defaults.<type>` is merged into, per feature list. */
+const MERGED_SECTIONS: Readonly<Record<string, readonly string[]>> = {
+  input_features: ['encoder', 'preprocessing'],
+  output_features: ['decoder', 'loss', 'preprocessing'],
+};
+
+function childAt(value: unknown, path: readonly (string | number)[]): unknown {
+  let current = value;
+  for (const key of path) {
+    if (typeof current !== 'object' || current === null) {
+      return undefined;
+    }
+    current = (current as Record<string | number, unknown>)[key];
+  }
+  return current;
+}
+
+/**
+ * Adds to an issue inside a feature's encoder, decoder, loss or preprocessing block where the
+ * value came from when `defaults` merged it in, because the feature as written does not show it.
+ */
+function noteDefaultsOrigin(raw: unknown, issues: readonly ConfigIssue[]): ConfigIssue[] {
+  return issues.map((issue) => {
+    const [list, index, section, ...rest] = issue.path;
+    if (typeof list !== 'string' || typeof index !== 'number' || typeof section !== 'string' || !MERGED_SECTIONS[list]?.includes(section)) {
+      return issue;
+    }
+    const feature = childAt(raw, [list, index]);
+    const type = childAt(feature, ['type']);
+    const block = typeof type === 'string' ? childAt(raw, ['defaults', type, section]) : undefined;
+    if (typeof block !== 'object' || block === null) {
+      return issue;
+    }
+
+    const own = childAt(feature, [section]);
+    const ownType = childAt(own, ['type']);
+    const blockType = childAt(block, ['type']);
+    // A block of another type replaces the default whole, so nothing in it came from defaults.
+    if (childAt(own, rest) !== undefined || (ownType !== undefined && blockType !== undefined && ownType !== blockType)) {
+      return issue;
+    }
+    const origin = ['defaults', type, section, ...rest].join('.');
+    if (childAt(block, rest) !== undefined) {
+      return { ...issue, message: `${issue.message} The value comes from ${origin}.` };
+    }
+    return own === undefined ? { ...issue, message: `${issue.message} This block comes from defaults.${String(type)}.${section}.` } : issue;
+  });
+}
+
+/** Returns the divisor of `value` closest to `target`, the smaller one on a tie. */
+function nearestDivisor(value: number, target: number): number {
+  let best = 1;
+  for (let divisor = 1; divisor <= value; divisor++) {
+    if (value % divisor === 0 && Math.abs(divisor - target) < Math.abs(best - target)) {
+      best = divisor;
+    }
+  }
+  return best;
 }
 
 /** Rules that span several keys, which the per-key schema cannot express. */
@@ -96,10 +156,11 @@ function checkCrossFieldRules(config: FtConfig): ConfigIssue[] {
       });
     }
     if (encoder.type === 'bert' && encoder.hidden_size % encoder.num_attention_heads !== 0) {
+      const heads = nearestDivisor(encoder.hidden_size, encoder.num_attention_heads);
       issues.push({
         path: ['input_features', index, 'encoder', 'num_attention_heads'],
         received: encoder.num_attention_heads,
-        message: `hidden_size ${encoder.hidden_size} must be divisible by num_attention_heads ${encoder.num_attention_heads}.`,
+        message: `hidden_size ${encoder.hidden_size} must be divisible by num_attention_heads ${encoder.num_attention_heads}; set num_attention_heads to a divisor of ${encoder.hidden_size}, such as ${heads}, or change hidden_size.`,
       });
     }
   });

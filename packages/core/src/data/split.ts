@@ -78,3 +78,37 @@ export function fixedSplit(table: Table, column: string): SplitIndices {
   });
   return split;
 }
+
+/**
+ * Splits rows so that each value of `column` (a class) is spread over the splits in the given
+ * proportions, like scikit-learn's stratified `train_test_split`. A class with a single row
+ * goes to training.
+ */
+export function stratifiedSplit(table: Table, column: string, probabilities: readonly [number, number, number], random: Random): SplitIndices {
+  if (!table.columns.includes(column)) {
+    throw new DataError(
+      `Stratify column "${column}" not found in ${table.file}; its columns are ${table.columns.join(', ')}. Set preprocessing.split.column to a category or binary column.`,
+    );
+  }
+  const byClass = new Map<string, number[]>();
+  table.rows.forEach((row, index) => {
+    const value = (row[column] ?? '').trim();
+    byClass.set(value, [...(byClass.get(value) ?? []), index]);
+  });
+
+  const split: SplitIndices = { training: [], validation: [], test: [] };
+  for (const value of [...byClass.keys()].sort()) {
+    const members = byClass.get(value)!;
+    if (members.length === 1) {
+      split.training.push(members[0]!);
+      continue;
+    }
+    const order = random.permutation(members.length).map((position) => members[position]!);
+    const first = Math.ceil(probabilities[0] * members.length);
+    const second = probabilities[2] === 0 ? members.length : Math.min(members.length, first + Math.floor(probabilities[1] * members.length));
+    split.training.push(...order.slice(0, first));
+    split.validation.push(...order.slice(first, second));
+    split.test.push(...order.slice(second));
+  }
+  return { training: split.training.sort((a, b) => a - b), validation: split.validation.sort((a, b) => a - b), test: split.test.sort((a, b) => a - b) };
+}
