@@ -71,6 +71,17 @@ export function createProgram(): Command {
       await schemaCommand(options);
     });
 
+  const exportCommand = program.command('export').description('Export a trained model for use without ft.');
+  exportCommand
+    .command('onnx')
+    .description('Write a trained run as model.onnx (token ids or feature values in, probabilities out) plus its tokenizer files.')
+    .argument('<run_directory>', 'run folder written by ft train, for example results/experiment_run')
+    .option('-o, --output <folder>', 'folder to write the model to (default: <run_directory>/onnx)')
+    .action(async (runDirectory: string, options: { output?: string }) => {
+      const { exportOnnxCommand } = await import('./commands/export-onnx.js');
+      await exportOnnxCommand(runDirectory, options);
+    });
+
   return program;
 }
 

@@ -37,6 +37,13 @@ describe('ft train rejects bad input', () => {
     expect(result.stderr).toContain('backend.runtime: got "gpu"; allowed: "auto", "node", "wasm", "cpu".');
   });
 
+  it('misspelt core backend key', async () => {
+    const folder = await workspace({ 'config.yaml': config('backend:\n  type: tfjs\n  cache_dri: /tmp\n'), 'data.csv': GOOD_DATA });
+    const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('backend.cache_dri: unknown key. Did you mean `cache_dir`?');
+  });
+
   it('backend package not installed', async () => {
     const folder = await workspace({ 'config.yaml': config('backend:\n  type: ft-backend-missing\n'), 'data.csv': GOOD_DATA });
     const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });

@@ -41,6 +41,18 @@ backend: {type: onnx}
     expect(result.stderr).toMatch(/Backend "onnx" has no universal_sentence_encoder encoder; computing its cached embeddings with TensorFlow\.js/);
     const statistics = JSON.parse(await readFile(path.join(folder, 'results/experiment_run/test_statistics.json'), 'utf8')) as Record<string, Record<string, Record<string, number>>>;
     expect(statistics.test!.label!.accuracy).toBeGreaterThan(0.65);
+
+    const exported = await runCli(['export', 'onnx', 'results/experiment_run'], { cwd: folder });
+    expect(exported.code, exported.stderr).toBe(0);
+    expect(exported.stdout).toContain('sentence (float32): Universal Sentence Encoder embeddings, [batch, 512]');
+    expect(await readdir(path.join(folder, 'results/experiment_run/onnx'))).toContain('model.onnx');
+  });
+
+  it('export names a missing run folder', async () => {
+    const folder = await workspace({});
+    const result = await runCli(['export', 'onnx', 'results/nothing'], { cwd: folder });
+    expect(result.code).toBe(3);
+    expect(result.stderr).toMatch(/model_hyperparameters\.json is missing\. Pass the run folder that `ft train` wrote/);
   });
 
   it('fine-tunes a bert encoder', async () => {

@@ -73,6 +73,7 @@ export async function exportOnnxModel(runDirectory: string, outputDirectory: str
 
   await mkdir(outputDirectory, { recursive: true });
   const textInputs = config.input_features.filter((feature) => feature.type === 'text').length;
+  const numberInputUnits = new Map<string, { scale: number; offset: number }>();
   const summaryInputs: OnnxExportSummary['inputs'][number][] = [];
   const inputs: InputDescription[] = [];
   for (const feature of config.input_features) {
@@ -106,7 +107,7 @@ export async function exportOnnxModel(runDirectory: string, outputDirectory: str
       summaryInputs.push({ name: feature.name, dtype: 'int64', description: `index into the training vocabulary (0 is ${meta.vocabulary![0]}), [batch]` });
     } else {
       inputs.push({ name: feature.name, kind: 'number' });
-      // NOTE: the graph does not normalize number inputs; callers apply the training normalization.
+      numberInputUnits.set(feature.name, numberUnits(meta));
       summaryInputs.push({ name: feature.name, dtype: 'float32', description: `value after the training normalization (${meta?.normalization ?? 'none'}), [batch]` });
     }
   }
@@ -140,7 +141,7 @@ export async function exportOnnxModel(runDirectory: string, outputDirectory: str
     seed: 0,
     mixedPrecision: false,
   };
-  const { bytes } = buildModelGraph({ description, weightShapes: new Map(), frozenTextWidths: new Map(), constantWeights, numberOutputUnits }, 'predict');
+  const { bytes } = buildModelGraph({ description, weightShapes: new Map(), frozenTextWidths: new Map(), constantWeights, numberOutputUnits, numberInputUnits }, 'predict');
   const modelPath = path.join(outputDirectory, 'model.onnx');
   await writeFile(modelPath, bytes);
 

@@ -94,4 +94,49 @@ describe('exportOnnxModel', () => {
       expect(Math.abs(flag[row]! - Number(fields.flag_probability)), `row ${row} flag`).toBeLessThan(2e-5);
     });
   });
+
+  it('normalizes number inputs like training', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'ft-onnx-export-numbers-'));
+    const rows = Array.from({ length: 60 }, (_, row) => {
+      const size = 100 + 7 * ((row * 13) % 17);
+      const color = ['red', 'green', 'blue'][row % 3]!;
+      return { size, color, price: 3 * size + (color === 'red' ? 50 : 0), split: [0, 0, 0, 0, 1, 2][row % 6]! };
+    });
+    const dataset = path.join(folder, 'data.csv');
+    await writeFile(dataset, ['size,color,price,split', ...rows.map((row) => `${row.size},${row.color},${row.price},${row.split}`)].join('\n') + '\n');
+
+    const result = await trainRun({
+      config: {
+        input_features: [
+          { name: 'size', type: 'number' },
+          { name: 'color', type: 'category' },
+        ],
+        output_features: [{ name: 'price', type: 'number' }],
+        trainer: { epochs: 3, batch_size: 8, learning_rate: 0.01 },
+        preprocessing: { split: { type: 'fixed' } },
+        backend: { type: 'onnx', device: 'cpu' },
+      },
+      dataset,
+      outputDirectory: path.join(folder, 'results'),
+      logger: createRecordingLogger(),
+      loadBackend: async () => onnxBackend,
+    });
+    const summary = await exportOnnxModel(result.runDirectory, path.join(folder, 'exported'));
+
+    // Raw column values in, as a user of the exported model has them.
+    const testRows = rows.filter((row) => row.split === 2);
+    const metadata = JSON.parse(await readFile(path.join(result.runDirectory, 'model/training_set_metadata.json'), 'utf8')) as { color: { vocabulary: string[] } };
+    const session = await ort.InferenceSession.create(summary.modelPath);
+    const outputs = await session.run({
+      size: new ort.Tensor('float32', Float32Array.from(testRows, (row) => row.size), [testRows.length]),
+      color: new ort.Tensor('int64', BigInt64Array.from(testRows, (row) => BigInt(metadata.color.vocabulary.indexOf(row.color))), [testRows.length]),
+    });
+    const predictions = outputs.price_predictions!.data as Float32Array;
+
+    const csv = (await readFile(path.join(result.runDirectory, 'test_predictions.csv'), 'utf8')).trim().split('\n').slice(1);
+    csv.forEach((line, row) => {
+      const expected = Number(line);
+      expect(Math.abs(predictions[row]! - expected), `row ${row}`).toBeLessThan(1e-3 * Math.max(1, Math.abs(expected)));
+    });
+  });
 });

@@ -4,9 +4,10 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 
 import { CONFIG_DOCS_FILE, CONFIG_SCHEMA_FILE, generateConfigDocs } from '../src/config/docs.js';
-// The tfjs backend's options schema is read from its source because @ft/core cannot depend on
-// @ft/backend-tfjs (the dependency runs the other way), and its dist/ may not be built yet when
-// this suite runs. The file imports only zod.
+// The built-in backends' options schemas are read from their sources because @ft/core cannot
+// depend on the backend packages (the dependency runs the other way), and their dist/ may not be
+// built yet when this suite runs. Both files import only zod.
+import { onnxOptionsSchema } from '../../backend-onnx/src/options.js';
 import { tfjsOptionsSchema } from '../../backend-tfjs/src/options.js';
 
 const ROOT = new URL('../../../', import.meta.url);
@@ -17,7 +18,7 @@ async function committed(file: string): Promise<string> {
 }
 
 describe('generated config docs', () => {
-  const docs = generateConfigDocs({ tfjs: tfjsOptionsSchema });
+  const docs = generateConfigDocs({ tfjs: tfjsOptionsSchema, onnx: onnxOptionsSchema });
 
   it('schema file is current', async () => {
     expect(await committed(CONFIG_SCHEMA_FILE) === docs.schemaJson, `${CONFIG_SCHEMA_FILE} ${STALE}`).toBe(true);

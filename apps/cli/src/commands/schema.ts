@@ -8,12 +8,13 @@ export interface SchemaCommandOptions {
 }
 
 /**
- * Runs `ft schema`: prints the JSON Schema of a config, with the tfjs backend's own keys in the
- * `backend` section, for editors and other tools.
+ * Runs `ft schema`: prints the JSON Schema of a config, with the built-in backends' own keys in
+ * the `backend` section, for editors and other tools.
  */
 export async function schemaCommand(options: SchemaCommandOptions): Promise<void> {
   const tfjs = await loadBackendDescriptor('tfjs');
-  const text = `${JSON.stringify(configJsonSchema({ tfjs: tfjs.optionsSchema }), null, 2)}\n`;
+  const onnx = await loadBackendDescriptor('onnx');
+  const text = `${JSON.stringify(configJsonSchema({ tfjs: tfjs.optionsSchema, onnx: onnx.optionsSchema }), null, 2)}\n`;
   if (options.output === undefined) {
     printOutput(text);
     return;

@@ -37,6 +37,8 @@ export interface ModelGraphSpec {
   readonly constantWeights?: ReadonlyMap<string, { readonly shape: readonly number[]; readonly data: Float32Array }>;
   /** Scale and offset that turn each number output back into column units (export only). */
   readonly numberOutputUnits?: ReadonlyMap<string, { readonly scale: number; readonly offset: number }>;
+  /** Scale and offset of each number input's training normalization, applied as (x − offset) / scale (export only). */
+  readonly numberInputUnits?: ReadonlyMap<string, { readonly scale: number; readonly offset: number }>;
 }
 
 /** Graph input names of an exported model, which plain ONNX Runtime users feed. */
@@ -207,8 +209,15 @@ function encodeInput(
   switch (input.kind) {
     case 'embedding':
       return builder.input(name, 'float32', [BATCH_DIM, input.size]);
-    case 'number':
-      return builder.unsqueeze(builder.input(name, 'float32', [BATCH_DIM]), [1]);
+    case 'number': {
+      const raw = builder.unsqueeze(builder.input(name, 'float32', [BATCH_DIM]), [1]);
+      const units = exported ? spec.numberInputUnits?.get(input.name) : undefined;
+      if (units === undefined) {
+        return raw;
+      }
+      // A constant column normalizes to 0 in training, which a scale of 0 reproduces.
+      return builder.scale(builder.add(raw, builder.constant(-units.offset)), units.scale === 0 ? 0 : 1 / units.scale);
+    }
     case 'category':
       return builder.oneHot(builder.input(name, exported ? 'int64' : 'int32', [BATCH_DIM]), input.vocabularySize);
     case 'text': {

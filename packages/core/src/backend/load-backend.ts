@@ -5,7 +5,7 @@ import { pathToFileURL } from 'node:url';
 import { z } from 'zod';
 
 import { BackendError, ConfigError } from '../errors.js';
-import { toConfigIssues } from '../config/issues.js';
+import { closestKey, toConfigIssues } from '../config/issues.js';
 import type { BackendDescriptor } from './backend.js';
 
 /** Packages behind the built-in backend names; any other `backend.type` is read as an npm package name. */
@@ -77,7 +77,15 @@ export function parseBackendOptions<Options>(descriptor: BackendDescriptor<Optio
   const own = Object.fromEntries(Object.entries(section).filter(([key]) => !CORE_BACKEND_KEYS.includes(key)));
   const result = descriptor.optionsSchema.safeParse(own);
   if (!result.success) {
-    throw new ConfigError(toConfigIssues(descriptor.optionsSchema, own, result.error.issues, ['backend']), source);
+    // The backend's schema never sees core's keys, so a misspelt core key gets its hint here.
+    const issues = toConfigIssues(descriptor.optionsSchema, own, result.error.issues, ['backend']).map((issue) => {
+      const key = issue.path[1];
+      const suggestion = typeof key === 'string' ? closestKey(key, CORE_BACKEND_KEYS) : undefined;
+      return issue.message.startsWith('unknown key') && !issue.message.includes('Did you mean') && suggestion !== undefined
+        ? { ...issue, message: `unknown key. Did you mean \`${suggestion}\`?` }
+        : issue;
+    });
+    throw new ConfigError(issues, source);
   }
   return result.data;
 }

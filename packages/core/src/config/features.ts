@@ -20,8 +20,13 @@ export const bertEncoderSchema = z
       .min(1)
       .optional()
       .describe(
-        'Hugging Face checkpoint folder, relative to the config file, with vocab.txt or tokenizer.json, plus config.json and model.safetensors unless use_pretrained is false. Required, because the tokenizer is read from it.',
+        'Hugging Face checkpoint folder (relative to the config file) or Hub id such as org/name, with vocab.txt or tokenizer.json, plus config.json and model.safetensors unless use_pretrained is false. Required, because the tokenizer is read from it.',
       ),
+    revision: z
+      .string()
+      .min(1)
+      .default('main')
+      .describe('Branch, tag or commit of a Hub id to download; ignored for a local folder.'),
     use_pretrained: z
       .boolean()
       .default(true)
@@ -149,8 +154,10 @@ export const numberPreprocessingSchema = z.strictObject({
   normalization: z
     .enum(['zscore', 'minmax'])
     .nullable()
-    .default(null)
-    .describe('Scaling learned from the training split: zscore to mean 0 and standard deviation 1, minmax to [0, 1]; null keeps raw values. Predictions are reported in the raw units.'),
+    .default('zscore')
+    .describe(
+      "Scaling learned from the training split: zscore to mean 0 and standard deviation 1 (Ludwig's default, which keeps inputs and regression targets in the range that initial weights suit), minmax to [0, 1]; null keeps raw values. Predictions are reported in the raw units.",
+    ),
 });
 
 // Outputs --------------------------------------------------------------------------------------

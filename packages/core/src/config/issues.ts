@@ -13,6 +13,14 @@ export const MOVED_KEYS: Record<string, string> = {
   'trainer.reduce_learning_rate_on_plateau': 'trainer.learning_rate_scheduler.reduce_on_plateau',
   'trainer.optimizer_type': 'trainer.optimizer.type',
   'trainer.weight_decay': 'trainer.optimizer.weight_decay',
+  training: 'trainer',
+};
+
+/** Ludwig keys that ft does not have, with what to do instead. */
+export const UNSUPPORTED_KEYS: Record<string, string> = {
+  model_type: 'ft trains encoder-combiner-decoder models (Ludwig\'s ecd) only; remove model_type.',
+  hyperopt: 'ft has no hyperparameter search yet; remove hyperopt and run several configs instead.',
+  ludwig_version: 'remove it; ft records its own version in the run folder.',
 };
 
 /** Levenshtein distance, used to suggest the closest valid key for a misspelt one. */
@@ -281,6 +289,10 @@ function renderUnknownKey(schema: ZodSchema, data: unknown, path: readonly Prope
   const movedTo = MOVED_KEYS[dotted];
   if (movedTo !== undefined) {
     return { path: [...(path as (string | number)[]), key], received, message: `this key moved to \`${movedTo}\`; move it there.` };
+  }
+  const unsupported = UNSUPPORTED_KEYS[dotted];
+  if (unsupported !== undefined) {
+    return { path: [...(path as (string | number)[]), key], received, message: `unknown key: ${unsupported}` };
   }
 
   const allowed = keysAt(schema, path, data);

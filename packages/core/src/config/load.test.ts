@@ -115,6 +115,13 @@ describe('invalid configs', () => {
     ['split probabilities', { ...minimal, preprocessing: { split: { type: 'random', probabilities: [0.5, 0.1, 0.1] } } }, 'preprocessing.split.probabilities: training, validation and test probabilities must sum to 1'],
     ['unknown optimizer', { ...minimal, trainer: { optimizer: { type: 'adamax' } } }, 'trainer.optimizer.type: got "adamax"; allowed: "adamw", "adam", "sgd", "rmsprop", "adagrad".'],
     ['two checkpoint cadences', { ...minimal, trainer: { steps_per_checkpoint: 100, checkpoints_per_epoch: 2 } }, 'trainer.checkpoints_per_epoch: cannot be set together with steps_per_checkpoint (100); keep one of the two.'],
+    ['ludwig training section', { ...minimal, training: { epochs: 3 } }, 'training: this key moved to `trainer`; move it there.'],
+    ['ludwig model_type', { ...minimal, model_type: 'ecd' }, "model_type: unknown key: ft trains encoder-combiner-decoder models (Ludwig's ecd) only; remove model_type."],
+    ['sample size and ratio', { ...minimal, preprocessing: { sample_ratio: 0.5, sample_size: 10 } }, 'preprocessing.sample_size: cannot be combined with sample_ratio; keep one of the two.'],
+    ['oversampling a category output', { ...minimal, preprocessing: { oversample_minority: 0.5 } }, 'preprocessing.oversample_minority: needs exactly one output feature, of type binary (found 1 output(s), 0 binary).'],
+    ['two balancing keys', { ...minimal, output_features: [{ name: 'label', type: 'binary' }], preprocessing: { oversample_minority: 0.5, undersample_majority: 0.5 } }, 'preprocessing.undersample_majority: cannot be combined with oversample_minority; keep one of the two.'],
+    ['stratify by text', { ...minimal, preprocessing: { split: { type: 'stratify', column: 'sentence' } } }, 'preprocessing.split.column: is the column of text feature "sentence"; stratify by a category or binary column.'],
+    ['stratify without column', { ...minimal, preprocessing: { split: { type: 'stratify' } } }, 'preprocessing.split.column: required key is missing'],
     ['bad defaults section', { ...minimal, defaults: { text: { name: 'x' } } }, 'defaults.text.name: unknown key.'],
     // Unknown keys in every section, with the closest valid key.
     ['misspelt input feature key', { ...minimal, input_features: [{ name: 's', type: 'text', encodr: {} }] }, 'input_features[0].encodr: unknown key. Did you mean `encoder`?'],
@@ -154,7 +161,7 @@ describe('invalid configs', () => {
     // Values outside an enum.
     ['unknown activation', { ...minimal, combiner: { activation: 'swish' } }, 'combiner.activation: got "swish"; allowed: "relu", "tanh", "sigmoid", "gelu", "linear".'],
     ['unknown norm', { ...minimal, combiner: { norm: 'batch' } }, 'combiner.norm: got "batch"; allowed: "layer".'],
-    ['unknown split type', { ...minimal, preprocessing: { split: { type: 'stratified' } } }, 'preprocessing.split.type: got "stratified"; allowed: "random", "fixed".'],
+    ['unknown split type', { ...minimal, preprocessing: { split: { type: 'stratified' } } }, 'preprocessing.split.type: got "stratified"; allowed: "random", "fixed", "stratify".'],
     ['misspelt optimizer type', { ...minimal, trainer: { optimizer: { type: 'adamW' } } }, 'trainer.optimizer.type: got "adamW"; allowed: "adamw", "adam", "sgd", "rmsprop", "adagrad". Did you mean "adamw"?'],
     ['unknown number loss', { ...minimal, output_features: [{ name: 'y', type: 'number', loss: { type: 'hinge' } }] }, 'output_features[0].loss.type: got "hinge"; allowed: "mean_squared_error", "mean_absolute_error".'],
     ['unknown category loss', { ...minimal, output_features: [{ name: 'y', type: 'category', loss: { type: 'hinge' } }] }, 'output_features[0].loss.type: got "hinge"; allowed: "softmax_cross_entropy".'],

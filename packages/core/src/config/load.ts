@@ -165,6 +165,30 @@ function checkCrossFieldRules(config: FtConfig): ConfigIssue[] {
     }
   });
 
+  const preprocessing = config.preprocessing;
+  if (preprocessing.sample_size !== null && preprocessing.sample_ratio !== 1) {
+    issues.push({ path: ['preprocessing', 'sample_size'], received: preprocessing.sample_size, message: 'cannot be combined with sample_ratio; keep one of the two.' });
+  }
+  for (const key of ['oversample_minority', 'undersample_majority'] as const) {
+    if (preprocessing[key] === null) {
+      continue;
+    }
+    if (preprocessing.oversample_minority !== null && preprocessing.undersample_majority !== null && key === 'undersample_majority') {
+      issues.push({ path: ['preprocessing', key], received: preprocessing[key], message: 'cannot be combined with oversample_minority; keep one of the two.' });
+    }
+    const binaryOutputs = config.output_features.filter((feature) => feature.type === 'binary').length;
+    if (binaryOutputs !== 1 || config.output_features.length !== 1) {
+      issues.push({ path: ['preprocessing', key], received: preprocessing[key], message: `needs exactly one output feature, of type binary (found ${config.output_features.length} output(s), ${binaryOutputs} binary).` });
+    }
+  }
+  if (preprocessing.split.type === 'stratify') {
+    const column = preprocessing.split.column;
+    const feature = [...config.input_features, ...config.output_features].find((candidate) => (candidate.column ?? candidate.name) === column);
+    if (feature !== undefined && feature.type !== 'category' && feature.type !== 'binary') {
+      issues.push({ path: ['preprocessing', 'split', 'column'], received: column, message: `is the column of ${feature.type} feature "${feature.name}"; stratify by a category or binary column.` });
+    }
+  }
+
   const trainer = config.trainer;
   if (trainer.steps_per_checkpoint !== 0 && trainer.checkpoints_per_epoch !== 0) {
     issues.push({

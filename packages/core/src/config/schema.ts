@@ -46,6 +46,17 @@ export const splitSchema = z.discriminatedUnion('type', [
       column: z.string().min(1).default('split').describe('Column holding 0 (training), 1 (validation) or 2 (test) per row.'),
     })
     .describe('Split given by a column of the dataset file.'),
+  z
+    .strictObject({
+      type: z.literal('stratify').describe('Split at random within each value of a column, so every split keeps its class proportions.'),
+      column: z.string().min(1).describe('Column whose values (usually the category or binary target) are spread evenly over the splits.'),
+      probabilities: z
+        .tuple([z.number().min(0).max(1), z.number().min(0).max(1), z.number().min(0).max(1)])
+        .default([0.7, 0.1, 0.2])
+        .refine((p) => Math.abs(p[0] + p[1] + p[2] - 1) < 1e-9, 'training, validation and test probabilities must sum to 1')
+        .describe('Probabilities of training, validation and test within each class, summing to 1.'),
+    })
+    .describe('Stratified random split of one dataset file.'),
 ]);
 
 export const preprocessingSchema = z.strictObject({
@@ -53,6 +64,21 @@ export const preprocessingSchema = z.strictObject({
     .default({ type: 'random', probabilities: [0.7, 0.1, 0.2] })
     .describe('How one dataset file is divided into training, validation and test rows; unused with separate files.'),
   sample_ratio: z.number().gt(0).max(1).default(1).describe('Share of the rows to keep, drawn with the run seed, for quick experiments on a subset.'),
+  sample_size: z.int().positive().nullable().default(null).describe('Number of rows to keep, drawn with the run seed; cannot be combined with sample_ratio.'),
+  oversample_minority: z
+    .number()
+    .gt(0)
+    .max(1)
+    .nullable()
+    .default(null)
+    .describe('Repeat random minority rows of the binary output in the training split until minority / majority reaches this ratio.'),
+  undersample_majority: z
+    .number()
+    .gt(0)
+    .max(1)
+    .nullable()
+    .default(null)
+    .describe('Drop random majority rows of the binary output in the training split until minority / majority reaches this ratio.'),
 });
 
 export const datasetSchema = z.union([

@@ -4,7 +4,8 @@ import type { FtConfig } from '../config/schema.js';
 import { DataError } from '../errors.js';
 import type { Random } from '../training/random.js';
 import { readCsv, type Table } from './csv.js';
-import { fixedSplit, randomSplit } from './split.js';
+import { balanceTraining, type Balancing } from './balance.js';
+import { fixedSplit, randomSplit, stratifiedSplit, type SplitIndices } from './split.js';
 
 export type SplitName = 'training' | 'validation' | 'test';
 
@@ -60,11 +61,11 @@ function whole(table: Table, split: SplitName): RowSet {
   return { split, file: table.file, columns: table.columns, rows: table.rows, lines: table.lines };
 }
 
-function sample(table: Table, ratio: number, random: Random): Table {
-  if (ratio >= 1) {
+function sample(table: Table, ratio: number, size: number | null, random: Random): Table {
+  if (ratio >= 1 && (size === null || size >= table.rows.length)) {
     return table;
   }
-  const keep = Math.floor(table.rows.length * ratio);
+  const keep = size ?? Math.floor(table.rows.length * ratio);
   if (keep < 1) {
     throw new DataError(`preprocessing.sample_ratio ${ratio} keeps no row of the ${table.rows.length} in ${table.file}; raise it.`);
   }
@@ -78,28 +79,49 @@ export async function loadSplits(
   sources: DatasetSources,
   random: Random,
 ): Promise<{ training: RowSet; validation: RowSet | null; test: RowSet | null }> {
-  const ratio = config.preprocessing.sample_ratio;
+  const { sample_ratio: ratio, sample_size: size } = config.preprocessing;
 
+  let splits: { training: RowSet; validation: RowSet | null; test: RowSet | null };
   if (sources.trainingSet !== undefined) {
-    const training = sample(await readCsv(sources.trainingSet), ratio, random);
-    const validation = sources.validationSet === undefined ? null : sample(await readCsv(sources.validationSet), ratio, random);
-    const test = sources.testSet === undefined ? null : sample(await readCsv(sources.testSet), ratio, random);
-    return {
+    const training = sample(await readCsv(sources.trainingSet), ratio, size, random);
+    const validation = sources.validationSet === undefined ? null : sample(await readCsv(sources.validationSet), ratio, size, random);
+    const test = sources.testSet === undefined ? null : sample(await readCsv(sources.testSet), ratio, size, random);
+    splits = {
       training: whole(training, 'training'),
       validation: validation === null ? null : whole(validation, 'validation'),
       test: test === null ? null : whole(test, 'test'),
     };
+  } else {
+    const table = sample(await readCsv(sources.dataset!), ratio, size, random);
+    const splitConfig = config.preprocessing.split;
+    let indices: SplitIndices;
+    switch (splitConfig.type) {
+      case 'fixed':
+        indices = fixedSplit(table, splitConfig.column);
+        break;
+      case 'stratify':
+        indices = stratifiedSplit(table, splitConfig.column, splitConfig.probabilities, random);
+        break;
+      case 'random':
+        indices = randomSplit(table.rows.length, splitConfig.probabilities, random);
+        break;
+    }
+    if (indices.training.length === 0) {
+      throw new DataError(`The split of ${table.file} leaves no training rows; check preprocessing.split.`);
+    }
+    splits = {
+      training: subset(table, 'training', indices.training),
+      validation: indices.validation.length === 0 ? null : subset(table, 'validation', indices.validation),
+      test: indices.test.length === 0 ? null : subset(table, 'test', indices.test),
+    };
   }
 
-  const table = sample(await readCsv(sources.dataset!), ratio, random);
-  const splitConfig = config.preprocessing.split;
-  const indices = splitConfig.type === 'fixed' ? fixedSplit(table, splitConfig.column) : randomSplit(table.rows.length, splitConfig.probabilities, random);
-  if (indices.training.length === 0) {
-    throw new DataError(`The split of ${table.file} leaves no training rows; check preprocessing.split.`);
+  // Rebalance the training rows only, so validation and test metrics describe the real data.
+  const { oversample_minority: oversample, undersample_majority: undersample } = config.preprocessing;
+  const target = config.output_features[0]!;
+  if (oversample !== null || undersample !== null) {
+    const balancing: Balancing = oversample !== null ? { kind: 'oversample_minority', ratio: oversample } : { kind: 'undersample_majority', ratio: undersample! };
+    splits.training = balanceTraining(splits.training, target.column ?? target.name, balancing, random);
   }
-  return {
-    training: subset(table, 'training', indices.training),
-    validation: indices.validation.length === 0 ? null : subset(table, 'validation', indices.validation),
-    test: indices.test.length === 0 ? null : subset(table, 'test', indices.test),
-  };
+  return splits;
 }

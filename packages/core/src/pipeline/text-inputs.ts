@@ -58,7 +58,7 @@ async function loadEncoder(
 
   // A local folder is used as it is; a Hub id such as `google/bert_uncased_L-4_H-256_A-4` is
   // downloaded into the Hugging Face cache, or found there when offline.
-  const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, { baseDirectory, logger });
+  const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, { baseDirectory, logger, revision: settings.revision });
   const tokenizer = await loadBertTokenizer(directory, lowercase === undefined ? {} : { lowercase });
   let architecture: BertArchitecture;
   let weights = null;
@@ -67,7 +67,7 @@ async function loadEncoder(
     architecture = checkpoint.architecture;
     weights = checkpoint.weights;
   } else {
-    const { type: _type, pretrained_model_name_or_path: _path, use_pretrained: _pretrained, trainable: _trainable, reduce_output: _reduce, ...keys } = settings;
+    const { type: _type, pretrained_model_name_or_path: _path, revision: _revision, use_pretrained: _pretrained, trainable: _trainable, reduce_output: _reduce, ...keys } = settings;
     architecture = { ...keys, pad_token_id: tokenizer.padTokenId };
   }
   if (tokenizer.vocabSize > architecture.vocab_size) {
