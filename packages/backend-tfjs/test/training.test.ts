@@ -2,7 +2,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createRecordingLogger, Random, trainRun, type TrainingBatch } from '@ft/core';
+import { createRecordingLogger, Random, resolveBatchSizes, trainerSchema, trainRun, type TrainingBatch } from '@ft/core';
 import { describe, expect, it } from 'vitest';
 
 import tfjsBackend from '../src/index.js';
@@ -96,6 +96,46 @@ describe('training loop on tfjs', () => {
     await expect(
       run({ epochs: 2, learning_rate: 0.5, gradient_clipping: { clipglobalnorm: null } }, { outputs: [{ name: 'score', type: 'number', preprocessing: { normalization: null } }], targetScale: 1e30 }),
     ).rejects.toThrow('Training diverged before the first evaluation, so no weights were saved.');
+  });
+});
+
+describe('batch_size auto', () => {
+  it('tunes and records the size', async () => {
+    const { result, logger } = await run({ epochs: 1, batch_size: 'auto', eval_batch_size: 'auto' });
+    const messages = logger.records.map((record) => record.message);
+    expect(messages).toContainEqual(expect.stringMatching(/^Tuning the training batch size up to 28 \(max_batch_size 1024, 20% of 140 rows, 128 on a CPU\)\.$/));
+    expect(messages).toContainEqual(expect.stringMatching(/^ {2}batch size 1: [\d.]+ rows\/s\.$/));
+    expect(messages).toContainEqual(expect.stringMatching(/^Selected training batch size \d+\.$/));
+    expect(typeof result.config.trainer.batch_size).toBe('number');
+    expect(result.config.trainer.batch_size).toBeLessThanOrEqual(16);
+    expect(result.config.trainer.eval_batch_size).toBeGreaterThanOrEqual(result.config.trainer.batch_size as number);
+    const saved = JSON.parse(await readFile(path.join(result.runDirectory, 'model/model_hyperparameters.json'), 'utf8')) as { trainer: { batch_size: unknown } };
+    expect(saved.trainer.batch_size).toBe(result.config.trainer.batch_size);
+  });
+
+  it('leaves weights and optimizer unchanged', async () => {
+    await selectRuntime('wasm', () => {});
+    const model = await TfjsModel.build({
+      inputs: [{ name: 'x', kind: 'number' }],
+      combiner: { type: 'concat', num_fc_layers: 1, output_size: 4, fc_layers: null, dropout: 0.5, activation: 'relu', norm: null, use_bias: true },
+      outputs: [{ name: 'y', kind: 'number', lossWeight: 1, loss: 'mean_squared_error' }],
+      optimizer: { type: 'adamw', betas: [0.9, 0.999], eps: 1e-8, weight_decay: 0.01, amsgrad: false },
+      gradientClipping: { clipglobalnorm: null, clipnorm: null, clipvalue: null },
+      seed: 1,
+      mixedPrecision: false,
+    });
+    const rows = 200;
+    const training = {
+      split: 'training' as const,
+      rows,
+      inputs: { x: { kind: 'number' as const, values: Float32Array.from({ length: rows }, (_, i) => i / rows) } },
+      targets: { y: { kind: 'number' as const, values: Float32Array.from({ length: rows }, (_, i) => (2 * i) / rows) } },
+    };
+    const before = await model.exportState();
+    const tuned = await resolveBatchSizes(trainerSchema.parse({ batch_size: 'auto' }), { model, backend: await tfjsBackend.create(tfjsBackend.optionsSchema.parse({}), { logger: createRecordingLogger() }), training, logger: createRecordingLogger() });
+    expect(tuned.trials.training.length).toBeGreaterThan(0);
+    expect(await model.exportState()).toEqual(before);
+    model.dispose();
   });
 });
 

@@ -58,3 +58,6 @@ export { configJsonSchema, JSON_SCHEMA_DIALECT, type JsonSchema } from './config
 export { renderConfig, renderConfigYaml, type RenderConfigOptions, type RenderConfigYamlOptions, type RenderedConfig, type RenderedTrainerConfig } from './config/render.js';
 export { initConfig, type InitConfigRequest, type InitConfigResult } from './config/init-config.js';
 export { generateConfigDocs, configReferenceMarkdown, CONFIG_DOCS_FILE, CONFIG_SCHEMA_FILE, type ConfigDocs } from './config/docs.js';
+export { renderBatchSizeAndAccumulation, tuneBatchSize, isOutOfMemoryError, MAX_CPU_BATCH_SIZE, type BatchSizeTrial } from './training/batch-size.js';
+export { resolveBatchSizes, type TunedBatchSizes } from './pipeline/tune-batch-sizes.js';
+export type { ResolvedTrainerConfig } from './config/trainer.js';

@@ -119,6 +119,9 @@ export class TfjsOptimizer {
 
   /** Restores what {@link exportState} returned; `variables` gives the shapes of slots not created yet. */
   importState(state: NamedArrays, variables: ReadonlyMap<string, tf.Variable>): void {
+    // Slots missing from the state did not exist when it was exported, so they go: keeping them
+    // would carry moments from later steps (such as batch size trials) into the restored state.
+    this.dispose();
     this.step = state['optimizer.step']?.data[0] ?? 0;
     for (const [key, array] of Object.entries(state)) {
       if (!key.startsWith('optimizer.') || key === 'optimizer.step') {

@@ -12,6 +12,8 @@ export interface BackendCapabilities {
   readonly mixedPrecision: boolean;
   /** Why mixed precision is unavailable, shown in the warning when a config asks for it. */
   readonly mixedPrecisionUnavailableReason?: string;
+  /** True when the model runs on a GPU or other accelerator; `batch_size: auto` caps CPU runs at 128 rows. */
+  readonly accelerator?: boolean;
 }
 
 /** Outputs of a forward pass: per output feature, row-major logits `[rows × width]` (width 1 for binary and number outputs). */

@@ -138,7 +138,7 @@ describe('invalid configs', () => {
     ['top_k as a string', { ...minimal, output_features: [{ name: 'label', type: 'category', top_k: '3' }] }, 'output_features[0].top_k: expected number, got "3" (a string).'],
     ['combiner layers as a word', { ...minimal, combiner: { num_fc_layers: 'two' } }, 'combiner.num_fc_layers: expected number, got "two" (a string).'],
     ['mixed precision as a word', { ...minimal, trainer: { use_mixed_precision: 'yes' } }, 'trainer.use_mixed_precision: expected boolean, got "yes" (a string).'],
-    ['fractional batch size', { ...minimal, trainer: { batch_size: 3.5 } }, 'trainer.batch_size: expected integer, got 3.5 (a number).'],
+    ['fractional batch size', { ...minimal, trainer: { batch_size: 3.5 } }, 'trainer.batch_size: got 3.5; expected an integer >0 or "auto".'],
     ['sample ratio as a word', { ...minimal, preprocessing: { sample_ratio: 'half' } }, 'preprocessing.sample_ratio: expected number, got "half" (a string).'],
     ['defaults as a list', { ...minimal, defaults: { text: [] } }, 'defaults.text: expected mapping, got [] (a list).'],
     ['backend as a string', { ...minimal, backend: 'tfjs' }, 'backend: expected mapping, got "tfjs" (a string).'],

@@ -9,7 +9,8 @@ import type { TrainerConfig } from './trainer.js';
 /** Trainer settings with every value that `auto` or `null` leaves open resolved. */
 export interface RenderedTrainerConfig extends TrainerConfig {
   readonly learning_rate: number;
-  readonly eval_batch_size: number;
+  /** A number, or `auto` while it depends on a batch size that only tuning on data can decide. */
+  readonly eval_batch_size: number | 'auto';
   readonly validation_field: string;
   readonly validation_metric: string;
 }
@@ -65,8 +66,8 @@ export function renderConfig(config: FtConfig, options: RenderConfigOptions = {}
     trainer: {
       ...trainer,
       learning_rate: resolveLearningRate(config).value,
-      // NOTE: the same rule as the final evaluation in pipeline/train-run.ts.
-      eval_batch_size: trainer.eval_batch_size ?? Math.max(trainer.batch_size, 128),
+      // NOTE: the same rule as resolveBatchSizes in pipeline/tune-batch-sizes.ts.
+      eval_batch_size: trainer.eval_batch_size ?? (trainer.batch_size === 'auto' ? 'auto' : Math.max(trainer.batch_size, 128)),
       validation_field: validationField,
       validation_metric: validationMetric,
     },

@@ -116,18 +116,37 @@ export const trainerSchema = z.strictObject({
     .describe("Passes over the training data. 100 is Ludwig's default; early_stop usually ends a run sooner."),
   train_steps: z.int().positive().nullable().default(null).describe('Total steps; overrides epochs when set.'),
   batch_size: z
-    .int()
-    .positive()
+    .union([z.int().positive(), z.literal('auto')])
     .default(32)
-    .describe("Training rows per step. 32 is one of the two batch sizes (16 and 32) that BERT's authors recommend for fine-tuning, in their paper's appendix A.3."),
-  gradient_accumulation_steps: z
+    .describe(
+      "Training rows per step, or auto to measure training throughput at growing sizes and keep the fastest. 32 is one of the two batch sizes (16 and 32) that BERT's authors recommend for fine-tuning, in their paper's appendix A.3.",
+    ),
+  max_batch_size: z
     .int()
     .positive()
+    .default(1024)
+    .describe('Largest batch size that batch_size: auto tries; on a CPU it also stops at 128, and always at 20% of the training rows.'),
+  max_memory_fraction: z
+    .number()
+    .gt(0)
+    .max(1)
+    .default(0.8)
+    .describe("Share of the machine's memory that batch_size: auto may let the process use; it stops growing the batch before a trial would pass it."),
+  effective_batch_size: z
+    .union([z.int().positive(), z.literal('auto')])
+    .default('auto')
+    .describe('Rows per optimizer update, batch_size × gradient_accumulation_steps × workers; a number sets whichever of the two is auto.'),
+  gradient_accumulation_steps: z
+    .union([z.int().positive(), z.literal('auto')])
     .default(1)
-    .describe('Batches whose gradients are averaged before each optimizer update; the schedule counts updates.'),
+    .describe('Batches whose gradients are averaged before each optimizer update, or auto to derive it from effective_batch_size; the schedule counts updates.'),
   steps_per_checkpoint: z.int().min(0).default(0).describe('Steps between evaluations and checkpoints; 0 means once per epoch.'),
   checkpoints_per_epoch: z.number().min(0).default(0).describe('Evaluations and checkpoints per epoch; 0 means once per epoch.'),
-  eval_batch_size: z.int().positive().nullable().default(null).describe('Rows per forward pass in evaluation; null uses max(batch_size, 128).'),
+  eval_batch_size: z
+    .union([z.int().positive(), z.literal('auto')])
+    .nullable()
+    .default(null)
+    .describe('Rows per forward pass in evaluation; null uses max(batch_size, 128), and auto measures forward throughput like batch_size: auto.'),
   learning_rate: z
     .union([z.number().gt(0).max(1), z.literal('auto')])
     .default('auto')
@@ -159,3 +178,11 @@ export const trainerSchema = z.strictObject({
   should_shuffle: z.boolean().default(true).describe('Shuffle the training rows every epoch, with the run seed.'),
 });
 export type TrainerConfig = z.output<typeof trainerSchema>;
+
+/** A trainer config after every `auto` batch setting has been replaced by a number. */
+export type ResolvedTrainerConfig = Omit<TrainerConfig, 'batch_size' | 'gradient_accumulation_steps' | 'eval_batch_size' | 'effective_batch_size'> & {
+  readonly batch_size: number;
+  readonly gradient_accumulation_steps: number;
+  readonly eval_batch_size: number;
+  readonly effective_batch_size: number;
+};

@@ -22,6 +22,7 @@ import type { OutputMetricSettings } from '../training/metrics.js';
 import { Random } from '../training/random.js';
 import { train, type StopReason, type TrainingCallbacks, type TrainingProgress, type TrainingStatistics } from '../training/trainer.js';
 import { prepareTextInput, type PreparedTextInput, type ProgressListener } from './text-inputs.js';
+import { resolveBatchSizes } from './tune-batch-sizes.js';
 
 /** What to train: a config (file or object), the data, and where the results go. */
 export interface TrainRunRequest extends DatasetSources {
@@ -269,6 +270,8 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
     const model = await backend.buildModel(description);
 
     try {
+      const tuned = await resolveBatchSizes(config.trainer, { model, backend, training: prepared.training, logger });
+      const trainer = tuned.trainer;
       const validationField = config.trainer.validation_field ?? config.output_features[0]!.name;
       const validationFeature = config.output_features.find((feature) => feature.name === validationField);
       let validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
@@ -308,7 +311,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       logger.info(`Results will be written to ${runDirectory}`);
 
       const result = await train({
-        trainer: config.trainer,
+        trainer,
         baseLearningRate,
         model,
         outputs,
@@ -325,7 +328,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       });
 
       // Evaluate the restored best weights on every split for the final report.
-      const evalBatchSize = config.trainer.eval_batch_size ?? Math.max(config.trainer.batch_size, 128);
+      const evalBatchSize = trainer.eval_batch_size;
       const finalMetrics: Partial<Record<SplitName, SplitMetrics>> = {};
       const predictions: Partial<Record<SplitName, SplitPredictions>> = {};
       for (const split of [prepared.training, prepared.validation, prepared.test]) {
@@ -338,7 +341,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
 
       const resolvedConfig: FtConfig = {
         ...config,
-        trainer: { ...config.trainer, learning_rate: learningRate.value, eval_batch_size: evalBatchSize, validation_field: validationField, validation_metric: validationMetric },
+        trainer: { ...trainer, learning_rate: learningRate.value, validation_field: validationField, validation_metric: validationMetric },
       };
       await writeRunResults({
         runDirectory,
@@ -361,6 +364,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
           node_version: process.version,
           stop_reason: result.stopReason,
           best_epoch: result.bestEpoch + 1,
+          batch_size_tuning: tuned.trials,
           training_plan: {
             steps_per_epoch: result.plan.stepsPerEpoch,
             total_steps: result.plan.totalSteps,

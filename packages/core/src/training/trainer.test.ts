@@ -1,9 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
-import { trainerSchema } from '../config/trainer.js';
+import { trainerSchema, type ResolvedTrainerConfig } from '../config/trainer.js';
 import { planTraining } from './trainer.js';
 
-const trainer = (keys: Record<string, unknown>) => trainerSchema.parse(keys);
+/** A trainer config with numeric batch settings, as the training loop receives it. */
+const trainer = (keys: Record<string, unknown>): ResolvedTrainerConfig => {
+  const parsed = trainerSchema.parse(keys);
+  const batchSize = parsed.batch_size as number;
+  const accumulation = parsed.gradient_accumulation_steps as number;
+  return { ...parsed, batch_size: batchSize, gradient_accumulation_steps: accumulation, eval_batch_size: 128, effective_batch_size: batchSize * accumulation };
+};
 
 describe('planTraining', () => {
   it('counts batches per epoch and total steps', () => {

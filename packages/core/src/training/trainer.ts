@@ -1,7 +1,7 @@
 import type { ModelHandle } from '../backend/backend.js';
 import type { OutputDescription } from '../backend/model-description.js';
 import type { MetricGoal } from '../config/metrics-catalog.js';
-import type { TrainerConfig } from '../config/trainer.js';
+import type { ResolvedTrainerConfig as TrainerConfig } from '../config/trainer.js';
 import { batchIndices, makeBatch, type PreparedSplit } from '../data/batcher.js';
 import type { SplitName } from '../data/sources.js';
 import { FtError } from '../errors.js';
@@ -222,7 +222,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   const { trainer, model, logger, callbacks = {} } = options;
   const plan = planTraining(trainer, options.training.rows);
   const schedule = scheduleContext(trainer, options.baseLearningRate, plan.totalUpdates, plan.stepsPerCheckpoint);
-  const evalBatchSize = trainer.eval_batch_size ?? Math.max(trainer.batch_size, 128);
+  const evalBatchSize = trainer.eval_batch_size;
   const accumulation = trainer.gradient_accumulation_steps;
   const target = options.validationTarget;
   const selectionSplit: SplitName = options.validation !== null ? 'validation' : 'training';
