@@ -91,14 +91,14 @@ export class TerminalProgress implements TrainingCallbacks {
 
   onProgress = (task: string, done: number, total: number): void => {
     if (!this.interactive) {
-      this.plainLine(`${task}: ${done}/${total} rows`, done >= total);
+      this.plainLine(`${task}: ${done}/${total}`, done >= total);
       return;
     }
     if (this.taskBar === null || this.taskBar.name !== task) {
       this.finishTask();
       this.taskBar = { name: task, bar: this.bars.create(total, 0, { label: task, details: '' }) };
     }
-    this.taskBar.bar.update(done, { label: task, details: 'rows' });
+    this.taskBar.bar.update(done, { label: task, details: '' });
     this.render(false);
     if (done >= total) {
       this.finishTask();

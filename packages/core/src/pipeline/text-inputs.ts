@@ -41,6 +41,7 @@ async function loadEncoder(
   feature: TextInputFeature,
   baseDirectory: string,
   logger: Logger,
+  onProgress: ProgressListener | undefined,
 ): Promise<{ encoder: TextEncoderDescription; tokenizer: TextTokenizer; sourceDirectory: string; identity: () => Promise<string> }> {
   const settings = feature.encoder;
   const lowercase = feature.preprocessing.lowercase;
@@ -58,7 +59,12 @@ async function loadEncoder(
 
   // A local folder is used as it is; a Hub id such as `google/bert_uncased_L-4_H-256_A-4` is
   // downloaded into the Hugging Face cache, or found there when offline.
-  const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, { baseDirectory, logger, revision: settings.revision });
+  const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, {
+    baseDirectory,
+    logger,
+    revision: settings.revision,
+    ...(onProgress === undefined ? {} : { onProgress: (file: string, received: number, total: number) => onProgress(`Downloading ${file} (bytes)`, received, total) }),
+  });
   const tokenizer = await loadBertTokenizer(directory, lowercase === undefined ? {} : { lowercase });
   let architecture: BertArchitecture;
   let weights = null;
@@ -102,7 +108,7 @@ export async function prepareTextInput(
   },
 ): Promise<PreparedTextInput> {
   const { logger } = context;
-  const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory, logger);
+  const { encoder, tokenizer, sourceDirectory, identity } = await loadEncoder(feature, context.baseDirectory, logger, context.onProgress);
   let maxSequenceLength = feature.preprocessing.max_sequence_length;
   if (encoder.type === 'bert' && maxSequenceLength > encoder.architecture.max_position_embeddings) {
     // Positions past the embedding table do not exist, so longer inputs cannot be encoded.
@@ -147,7 +153,7 @@ export async function prepareTextInput(
 
       handle ??= await (await context.encoderBackend(encoder.type)).buildEncoder(encoder);
       const started = performance.now();
-      const values = await encodeRows(handle, batch, split.rows, (done) => context.onProgress?.(`Embedding ${feature.name} (${split.split})`, done, split.rows), context.signal);
+      const values = await encodeRows(handle, batch, split.rows, (done) => context.onProgress?.(`Embedding ${feature.name} (${split.split} rows)`, done, split.rows), context.signal);
       const seconds = (performance.now() - started) / 1000;
       logger.info(`Input "${feature.name}": computed embeddings for the ${split.split} split (${split.rows} rows) in ${seconds.toFixed(1)} s and cached them in ${context.cache.directory}.`);
       await context.cache.write(key, values, split.rows, outputSize, encoder.type);
