@@ -58,7 +58,7 @@ const FIXED_SPLIT_VALUES: Record<string, keyof SplitIndices> = {
   test: 'test',
 };
 
-/** Splits rows by a column that holds 0 / 1 / 2 (or training / validation / test) per row. */
+/** Splits rows by a column that contains 0 / 1 / 2 (or training / validation / test) per row. */
 export function fixedSplit(table: Table, column: string): SplitIndices {
   if (!table.columns.includes(column)) {
     throw new DataError(

@@ -10,7 +10,8 @@ const TIMED_STEPS = 3;
 
 /**
  * Builds a batch of `rows` training rows in which every text input is as long as the longest
- * text of the split, the worst case for time and memory, so a tuned size never fails later.
+ * text of the split. That is the worst case for time and memory, so a tuned size also fits the
+ * longest batches of training.
  */
 function worstCaseBatch(training: PreparedSplit, rows: number): TrainingBatch {
   const indices = Array.from({ length: rows }, (_, index) => index % training.rows);

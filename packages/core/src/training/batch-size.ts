@@ -46,7 +46,7 @@ export interface BatchSizeTuningOptions {
   /** Share of `totalMemory` the process may use. */
   readonly maxMemoryFraction: number;
   readonly logger: Logger;
-  /** What is tuned, for logs: "training" or "evaluation". */
+  /** Name of the tuned setting in logs: "training" or "evaluation". */
   readonly purpose: string;
   /** Memory probes; tests replace them. */
   readonly memoryUsed?: () => number;
@@ -59,7 +59,7 @@ export interface BatchSizeTrial {
   readonly outcome: 'ok' | 'slower' | 'out_of_memory';
 }
 
-/** Whether an error means that a backend ran out of memory, rather than a bug. */
+/** Returns whether an error means that a backend ran out of memory, rather than a bug. */
 export function isOutOfMemoryError(error: unknown): boolean {
   const message = error instanceof Error ? `${error.name} ${error.message}` : String(error);
   return /out of memory|OOM|Array buffer allocation failed|WebAssembly\.Memory|Cannot allocate memory|failed to allocate|bad_alloc/i.test(message);
@@ -67,10 +67,10 @@ export function isOutOfMemoryError(error: unknown): boolean {
 
 /**
  * Picks a batch size by measuring throughput at 1, 2, 4, … rows and keeping the last size before
- * throughput drops. It stops at an out-of-memory error, at the caps (`max_batch_size`, 20% of
- * the training rows, 128 on a CPU), and before a trial would take the process past
- * `max_memory_fraction` of the machine's memory, assuming memory grows in proportion to the
- * batch size. Returns the chosen size and every trial, for the log and the resolved config.
+ * throughput drops. It also stops at an out-of-memory error and at the caps: `max_batch_size`,
+ * 20% of the training rows and 128 on a CPU. It stops before a trial would take the process
+ * past `max_memory_fraction` of the machine's memory, assuming memory grows in proportion to
+ * the batch size. Returns the chosen size and every trial, for the log and the resolved config.
  */
 export async function tuneBatchSize(options: BatchSizeTuningOptions): Promise<{ batchSize: number; trials: BatchSizeTrial[] }> {
   const { logger } = options;

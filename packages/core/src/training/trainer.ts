@@ -121,7 +121,7 @@ export interface TrainOptions {
   readonly random: Random;
   readonly logger: Logger;
   readonly callbacks?: TrainingCallbacks;
-  /** Where `latest` and `best` checkpoints go; without one, nothing is written and the best weights stay in memory. */
+  /** Store of the `latest` and `best` checkpoints; without one, nothing is written and the best weights stay in memory. */
   readonly checkpoints?: CheckpointStore<TrainingProgress>;
   /** Progress and state of a checkpoint to continue from. */
   readonly resume?: { readonly progress: TrainingProgress; readonly state: NamedArrays };
@@ -352,7 +352,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   let accumulatedBatches = 0;
 
   while (stopReason === null && step < plan.totalSteps) {
-    // Shuffle the epoch from the state saved at its start, so a resumed epoch sees the same order.
+    // Shuffle the epoch from the state saved at its start, so a resumed epoch gets the same order.
     const random = new Random(0, epochRandomState);
     const order = trainer.should_shuffle ? random.permutation(options.training.rows) : Array.from({ length: options.training.rows }, (_, index) => index);
     const batches = batchIndices(order, trainer.batch_size);
