@@ -36,8 +36,10 @@ describe('ONNX backend descriptor', () => {
     expect(logger.records.some((record) => record.level === 'warn' && record.message.includes('runs on the CPU'))).toBe(true);
   });
 
+  // CUDA is the device that is never available here: the CUDA provider library is not
+  // installed. WebGPU may be, where a Vulkan driver (such as CI's software one) is present.
   it('an unavailable device is a BackendError naming the fix', async () => {
-    const failure = onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'webgpu' }), { logger: createRecordingLogger() });
+    const failure = onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cuda' }), { logger: createRecordingLogger() });
     await expect(failure).rejects.toThrow(BackendError);
     await expect(onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cuda' }), { logger: createRecordingLogger() })).rejects.toThrow(
       /backend\.device cuda is not available: .*set backend\.device to cpu/,

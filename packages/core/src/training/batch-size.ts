@@ -48,6 +48,10 @@ export interface BatchSizeTuningOptions {
   readonly logger: Logger;
   /** Name of the tuned setting in logs: "training" or "evaluation". */
   readonly purpose: string;
+  /** First size tried; later sizes double it. Defaults to 1. */
+  readonly startBatchSize?: number;
+  /** Whether the 20% cap applies; the embedding pass, which never trains, is only capped by the rows. */
+  readonly capByDataset?: boolean;
   /** Memory probes; tests replace them. */
   readonly memoryUsed?: () => number;
   readonly totalMemory?: number;
@@ -76,15 +80,20 @@ export async function tuneBatchSize(options: BatchSizeTuningOptions): Promise<{ 
   const { logger } = options;
   const memoryUsed = options.memoryUsed ?? (() => process.memoryUsage().rss);
   const memoryLimit = options.maxMemoryFraction * (options.totalMemory ?? totalmem());
-  const cap = Math.min(options.maxBatchSize, Math.floor(MAX_DATASET_FRACTION * options.datasetRows), options.onCpu ? MAX_CPU_BATCH_SIZE : Infinity);
+  const datasetCap = options.capByDataset === false ? options.datasetRows : Math.floor(MAX_DATASET_FRACTION * options.datasetRows);
+  const cap = Math.min(options.maxBatchSize, datasetCap, options.onCpu ? MAX_CPU_BATCH_SIZE : Infinity);
 
   const trials: BatchSizeTrial[] = [];
   let best: number | null = null;
   let bestRowsPerSecond = 0;
   let previousMemory = memoryUsed();
-  logger.info(`Tuning the ${options.purpose} batch size up to ${cap} (max_batch_size ${options.maxBatchSize}, 20% of ${options.datasetRows} rows${options.onCpu ? `, ${MAX_CPU_BATCH_SIZE} on a CPU` : ''}).`);
+  const limits = [`max ${options.maxBatchSize}`, options.capByDataset === false ? `${options.datasetRows} rows` : `20% of ${options.datasetRows} rows`];
+  if (options.onCpu) {
+    limits.push(`${MAX_CPU_BATCH_SIZE} on a CPU`);
+  }
+  logger.info(`Tuning the ${options.purpose} batch size up to ${cap} (${limits.join(', ')}).`);
 
-  for (let batchSize = 1; batchSize <= cap && trials.length < MAX_TRIALS; batchSize *= 2) {
+  for (let batchSize = options.startBatchSize ?? 1; batchSize <= cap && trials.length < MAX_TRIALS; batchSize *= 2) {
     let rowsPerSecond: number;
     try {
       rowsPerSecond = await options.measure(batchSize);
