@@ -7,7 +7,7 @@ import { TfjsModel } from './model/tfjs-model.js';
 import type { TfjsOptions } from './options.js';
 import { selectRuntime, type SelectedRuntime } from './runtime/select-runtime.js';
 
-/** The TensorFlow.js backend on one runtime (tfjs-node, wasm or cpu). */
+/** The TensorFlow.js backend on one runtime (tfjs-node, tfjs-node-gpu, wasm, cpu or webgpu). */
 export class TfjsBackend implements Backend {
   readonly name = 'tfjs';
   readonly description: string;
@@ -18,12 +18,13 @@ export class TfjsBackend implements Backend {
     this.capabilities = {
       encoders: { bert: { trainable: true }, universal_sentence_encoder: { trainable: false } },
       mixedPrecision: false,
-      mixedPrecisionUnavailableReason: `TensorFlow.js on ${runtime.name} has float32 kernels only on the CPU`,
+      // tfjs-core 4.22 has no float16 dtype, so every runtime, webgpu included, trains in float32.
+      mixedPrecisionUnavailableReason: `the tfjs backend on ${runtime.name} trains in float32 only`,
     };
   }
 
   static async create(options: TfjsOptions, context: BackendContext): Promise<TfjsBackend> {
-    const runtime = await selectRuntime(options.runtime, (message) => context.logger.info(message));
+    const runtime = await selectRuntime(options.runtime, (message) => context.logger.info(message), options.device);
     return new TfjsBackend(runtime);
   }
 

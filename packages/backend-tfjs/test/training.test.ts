@@ -103,7 +103,7 @@ describe('batch_size auto', () => {
   it('tunes and records the size', async () => {
     const { result, logger } = await run({ epochs: 1, batch_size: 'auto', eval_batch_size: 'auto' });
     const messages = logger.records.map((record) => record.message);
-    expect(messages).toContainEqual(expect.stringMatching(/^Tuning the training batch size up to 28 \(max_batch_size 1024, 20% of 140 rows, 128 on a CPU\)\.$/));
+    expect(messages).toContainEqual(expect.stringMatching(/^Tuning the training batch size up to 28 \(max 1024, 20% of 140 rows, 128 on a CPU\)\.$/));
     expect(messages).toContainEqual(expect.stringMatching(/^ {2}batch size 1: [\d.]+ rows\/s\.$/));
     expect(messages).toContainEqual(expect.stringMatching(/^Selected training batch size \d+\.$/));
     expect(typeof result.config.trainer.batch_size).toBe('number');

@@ -329,7 +329,8 @@ describe('selectRuntime', () => {
     }
     const messages: string[] = [];
 
-    const runtime = await selectRuntime('auto', (message) => messages.push(message));
+    // Device cpu, because device auto would use a hardware WebGPU adapter where one exists.
+    const runtime = await selectRuntime('auto', (message) => messages.push(message), 'cpu');
 
     expect(runtime.name).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
