@@ -37,8 +37,8 @@ describe('ft schema', () => {
     const result = await runCli(['schema'], { cwd: folder });
     const schema = JSON.parse(result.stdout) as { properties: { backend: { anyOf: { properties: Record<string, unknown> }[] } } };
     const branches = schema.properties.backend.anyOf.map((branch) => Object.keys(branch.properties ?? {}).join(','));
-    expect(branches).toContain('type,cache_dir,runtime,device');
-    expect(branches).toContain('type,cache_dir,device,intra_op_threads,graph_optimization_level');
+    expect(branches).toContain('type,cache_dir,trainer,runtime,device');
+    expect(branches).toContain('type,cache_dir,trainer,device,intra_op_threads,graph_optimization_level');
   });
 
   it('writes to a file', async () => {
@@ -60,7 +60,7 @@ describe('ft render-config', () => {
     expect(rendered.trainer.learning_rate).toBe(0.001);
     expect(rendered.trainer.eval_batch_size).toBe(128);
     expect(rendered.trainer.validation_metric).toBe('accuracy');
-    expect(rendered.backend).toEqual({ type: 'tfjs', runtime: 'auto', device: 'auto' });
+    expect(rendered.backend).toEqual({ type: 'tfjs', trainer: { num_workers: 1, strategy: 'local' }, runtime: 'auto', device: 'auto' });
   });
 
   it('resolves learning_rate auto', async () => {

@@ -27,7 +27,7 @@ describe('ft train rejects bad input', () => {
     const folder = await workspace({ 'config.yaml': config('trainer:\n  batch_size: many\n'), 'data.csv': GOOD_DATA });
     const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });
     expect(result.code).toBe(2);
-    expect(result.stderr).toContain('trainer.batch_size: expected number, got "many" (a string).');
+    expect(result.stderr).toContain('trainer.batch_size: got "many"; expected an integer >0 or "auto".');
   });
 
   it('invalid backend option', async () => {

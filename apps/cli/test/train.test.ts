@@ -133,7 +133,7 @@ backend: {type: tfjs}
     const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('Learning rate 0.00001 (auto: a pretrained encoder is trainable).');
-    expect(result.stderr).toContain('use_mixed_precision is on, but TensorFlow.js on wasm has float32 kernels only on the CPU; training in float32.');
+    expect(result.stderr).toContain('use_mixed_precision is on, but the tfjs backend on wasm trains in float32 only; training in float32.');
     expect(result.stderr).toContain('bert encoder (trainable), wordpiece tokenizer');
 
     const saved = await loadBertCheckpoint(path.join(folder, 'results/experiment_run/model/encoders/sentence'), { loadWeights: true });

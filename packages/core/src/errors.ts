@@ -10,6 +10,7 @@ export type FtErrorCode =
   | 'BACKEND_INVALID'
   | 'UNSUPPORTED'
   | 'CHECKPOINT_INVALID'
+  | 'WORKER_FAILED'
   | 'INTERRUPTED';
 
 /** Process exit codes of the `ft` command, one per error family. */
@@ -47,6 +48,8 @@ export class FtError extends Error {
         return EXIT_CODES.backendUnavailable;
       case 'INTERRUPTED':
         return EXIT_CODES.interrupted;
+      case 'WORKER_FAILED':
+        return EXIT_CODES.internalError;
     }
   }
 }

@@ -1,5 +1,5 @@
 // Config
-export { configSchema, combinerSchema, preprocessingSchema, backendSectionSchema, type FtConfig, type FtConfigInput, type CombinerConfig } from './config/schema.js';
+export { configSchema, combinerSchema, preprocessingSchema, backendSectionSchema, dataParallelSchema, type DataParallelConfig, type FtConfig, type FtConfigInput, type CombinerConfig } from './config/schema.js';
 export { FEATURE_TYPES, type FeatureType, type InputFeature, type OutputFeature, type TextEncoderConfig, type BertEncoderConfig } from './config/features.js';
 export { trainerSchema, optimizerSchema, gradientClippingSchema, learningRateSchedulerSchema, type TrainerConfig, type OptimizerConfig, type LearningRateSchedulerConfig, type GradientClippingConfig } from './config/trainer.js';
 export { loadConfigFile, validateConfig, type LoadedConfig } from './config/load.js';
@@ -49,6 +49,8 @@ export type { SplitMetrics } from './training/evaluate.js';
 // Runs
 export { EmbeddingCache, defaultCacheDirectory, embeddingCacheKey } from './cache/embedding-cache.js';
 export { trainRun, type TrainRunRequest, type TrainRunResult } from './pipeline/train-run.js';
+export { ParallelModel, WorkerFailedError, type ParallelModelOptions } from './training/parallel/parallel-model.js';
+export { averageGradients, shardBatch, sliceBatch } from './training/parallel/shards.js';
 export { bundledUniversalSentenceEncoderDirectory, type ProgressListener } from './pipeline/text-inputs.js';
 export { ENCODER_WEIGHT_PREFIX } from './results/write-results.js';
 export { writeFileAtomic, writeJsonAtomic } from './io/atomic-write.js';

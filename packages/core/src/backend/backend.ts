@@ -79,7 +79,7 @@ export interface BackendContext {
  */
 export interface BackendDescriptor<Options = unknown> {
   readonly name: string;
-  /** Schema of the backend's own keys in the `backend` section (everything but `type` and `cache_dir`). */
+  /** Schema of the backend's own keys in the `backend` section (everything but `type`, `cache_dir` and `trainer`). */
   readonly optionsSchema: z.ZodType<Options>;
   create(options: Options, context: BackendContext): Promise<Backend>;
 }

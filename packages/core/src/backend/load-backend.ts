@@ -15,7 +15,7 @@ export const BUILTIN_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
 };
 
 /** Keys of the `backend` section that core itself reads, so a backend's schema never sees them. */
-const CORE_BACKEND_KEYS = ['type', 'cache_dir'];
+const CORE_BACKEND_KEYS = ['type', 'cache_dir', 'trainer'];
 
 /** Returns the npm package name that serves `backend.type`. */
 export function backendPackageName(type: string): string {

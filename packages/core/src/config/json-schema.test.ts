@@ -145,13 +145,13 @@ describe('configJsonSchema structure', () => {
   it('adds backend keys per backend type', () => {
     const branches = schema.properties?.backend?.anyOf ?? [];
     expect(branches.map((branch) => branch.title)).toEqual(['tfjs backend', 'other backend']);
-    expect(Object.keys(branches[0]?.properties ?? {})).toEqual(['type', 'cache_dir', 'runtime', 'device']);
+    expect(Object.keys(branches[0]?.properties ?? {})).toEqual(['type', 'cache_dir', 'trainer', 'runtime', 'device']);
     expect(branches[0]?.additionalProperties).toBe(false);
   });
 
   it('keeps the backend section open without backend schemas', () => {
     const open = configJsonSchema().properties?.backend;
     expect(open?.anyOf).toBeUndefined();
-    expect(Object.keys(open?.properties ?? {})).toEqual(['type', 'cache_dir']);
+    expect(Object.keys(open?.properties ?? {})).toEqual(['type', 'cache_dir', 'trainer']);
   });
 });

@@ -193,6 +193,29 @@ describe('invalid configs', () => {
   });
 });
 
+describe('backend.trainer', () => {
+  it('defaults to one local worker', () => {
+    expect(validateConfig(minimal).backend.trainer).toEqual({ num_workers: 1, strategy: 'local' });
+  });
+
+  it('leaves the key out of the backend options', () => {
+    const descriptor = { name: 'strict', optionsSchema: z.strictObject({}), create: () => Promise.reject(new Error('not used')) };
+    expect(parseBackendOptions(descriptor, { type: 'strict', cache_dir: '/tmp', trainer: { num_workers: 2 } })).toEqual({});
+  });
+
+  const cases: [string, Record<string, unknown>, string][] = [
+    ['misspelt key', { num_worker: 2 }, 'backend.trainer.num_worker: unknown key. Did you mean `num_workers`?'],
+    ['zero workers', { num_workers: 0 }, 'backend.trainer.num_workers: expected number to be >0, got 0.'],
+    ['fractional workers', { num_workers: 1.5 }, 'backend.trainer.num_workers:'],
+    ['unknown strategy', { strategy: 'ray' }, 'backend.trainer.strategy: got "ray"; allowed: "local".'],
+  ];
+
+  it.each(cases)('rejects %s', (_name, trainer, expected) => {
+    const lines = issuesOf({ ...minimal, backend: { type: 'tfjs', trainer } });
+    expect(lines.some((line) => line.startsWith(expected)), `issues were:\n${lines.join('\n')}`).toBe(true);
+  });
+});
+
 describe('invalid backend options', () => {
   // Shaped like the tfjs backend's options; validateConfig leaves these keys to the backend's schema.
   const descriptor = {
@@ -202,6 +225,7 @@ describe('invalid backend options', () => {
   };
   const cases: [string, Record<string, unknown>, string][] = [
     ['misspelt backend key', { type: 'tfjs', runtme: 'wasm' }, 'backend.runtme: unknown key. Did you mean `runtime`?'],
+    ['misspelt core trainer key', { type: 'tfjs', trainr: { num_workers: 2 } }, 'backend.trainr: unknown key. Did you mean `trainer`?'],
     ['unknown runtime', { type: 'tfjs', runtime: 'gpu' }, 'backend.runtime: got "gpu"; allowed: "auto", "node", "wasm", "cpu".'],
   ];
 

@@ -56,7 +56,7 @@ describe('renderConfig', () => {
 
   it('merges backend options', () => {
     const rendered = renderConfig(validateConfig(minimal), { backendOptions: { runtime: 'auto', device: 'auto' } });
-    expect(rendered.backend).toEqual({ type: 'tfjs', runtime: 'auto', device: 'auto' });
+    expect(rendered.backend).toEqual({ type: 'tfjs', trainer: { num_workers: 1, strategy: 'local' }, runtime: 'auto', device: 'auto' });
   });
 
   it('is unchanged by validating it again', () => {

@@ -92,6 +92,20 @@ export const datasetSchema = z.union([
     .describe('Separate training, validation and test files.'),
 ]);
 
+/** Data-parallel settings, a core key of the `backend` section. */
+export const dataParallelSchema = z.strictObject({
+  num_workers: z
+    .int()
+    .positive()
+    .default(1)
+    .describe('Model replicas that train together; each computes gradients on batch_size rows of every step, so a step covers batch_size × num_workers rows.'),
+  strategy: z
+    .enum(['local'])
+    .default('local')
+    .describe('local starts num_workers − 1 worker threads next to the main thread, each with its own backend instance, on one machine.'),
+});
+export type DataParallelConfig = z.output<typeof dataParallelSchema>;
+
 /**
  * Options shared by every backend. A backend package adds its own keys through the schema
  * in its descriptor, which validates the rest of this section.
@@ -103,6 +117,9 @@ export const backendSectionSchema = z.looseObject({
     .min(1)
     .optional()
     .describe('Folder for encoder embedding caches; defaults to $FT_CACHE_DIR, else $XDG_CACHE_HOME/ft, else ~/.cache/ft.'),
+  trainer: dataParallelSchema
+    .prefault({})
+    .describe('Data-parallel training: how many model replicas train on separate shards of every batch, and how they are started.'),
 });
 
 export const defaultsSchema = z.strictObject({

@@ -14,6 +14,7 @@ import { FtError, UnsupportedError } from '../errors.js';
 import { writeJsonAtomic } from '../io/atomic-write.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
 import { CheckpointStore } from '../training/checkpoint-store.js';
+import { ParallelModel } from '../training/parallel/parallel-model.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { createRunDirectory } from '../results/run-directory.js';
 import { writeRunResults } from '../results/write-results.js';
@@ -189,7 +190,8 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
   const backendOptions = parseBackendOptions(descriptor, config.backend, loaded.path);
   const sources = previous !== undefined ? readSources(previous.dataset) : resolveDatasetSources(config, loaded.baseDirectory, request);
   const learningRate = resolveLearningRate(config);
-  const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, 1);
+  const workers = config.backend.trainer.num_workers;
+  const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, workers);
 
   const backend = await descriptor.create(backendOptions, { logger });
   const extraBackends: Backend[] = [];
@@ -201,6 +203,9 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       logger.warn(`use_mixed_precision is on, but ${backend.capabilities.mixedPrecisionUnavailableReason ?? 'this backend cannot train in half precision'}; training in float32.`);
     }
     logger.info(`Learning rate ${learningRate.value} (${learningRate.reason}).`);
+    if (workers > 1) {
+      logger.info(`Base learning rate ${baseLearningRate}: ${learningRate.value} scaled by ${config.trainer.learning_rate_scaling} learning_rate_scaling for ${workers} workers.`);
+    }
 
     // Read and encode the data.
     const random = new Random(seed);
@@ -258,7 +263,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       return meta.type === 'category' ? { name: feature.name, kind: 'category', vocabularySize: meta.vocabulary.length } : { name: feature.name, kind: 'number' };
     });
     const outputs = describeOutputs(config, metadata);
-    const description: ModelDescription = {
+    const modelDescription: ModelDescription = {
       inputs,
       combiner: config.combiner,
       outputs,
@@ -267,11 +272,17 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       seed,
       mixedPrecision,
     };
-    const model = await backend.buildModel(description);
+    const localModel = await backend.buildModel(modelDescription);
+    let parallel: ParallelModel | null = null;
 
     try {
-      const tuned = await resolveBatchSizes(config.trainer, { model, backend, training: prepared.training, logger });
+      const tuned = await resolveBatchSizes(config.trainer, { model: localModel, backend, training: prepared.training, logger, workers });
       const trainer = tuned.trainer;
+      // Replicas start after tuning, so they copy the initial state that tuning restored.
+      if (workers > 1) {
+        parallel = await ParallelModel.start({ local: localModel, workers, backendType: config.backend.type, backendSection: config.backend, description: modelDescription, logger });
+      }
+      const model = parallel ?? localModel;
       const validationField = config.trainer.validation_field ?? config.output_features[0]!.name;
       const validationFeature = config.output_features.find((feature) => feature.name === validationField);
       let validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
@@ -325,6 +336,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         logger,
         ...(request.callbacks === undefined ? {} : { callbacks: request.callbacks }),
         ...(request.signal === undefined ? {} : { signal: request.signal }),
+        workers,
       });
 
       // Evaluate the restored best weights on every split for the final report.
@@ -365,6 +377,14 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
           stop_reason: result.stopReason,
           best_epoch: result.bestEpoch + 1,
           batch_size_tuning: tuned.trials,
+          data_parallel: {
+            num_workers: workers,
+            strategy: config.backend.trainer.strategy,
+            learning_rate: learningRate.value,
+            learning_rate_scaling: config.trainer.learning_rate_scaling,
+            scaled_learning_rate: baseLearningRate,
+            effective_batch_size: trainer.effective_batch_size,
+          },
           training_plan: {
             steps_per_epoch: result.plan.stepsPerEpoch,
             total_steps: result.plan.totalSteps,
@@ -387,7 +407,8 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         bestEpoch: result.bestEpoch,
       };
     } finally {
-      model.dispose();
+      await parallel?.close();
+      localModel.dispose();
     }
   } finally {
     await Promise.all(extraBackends.map((extra) => extra.dispose()));

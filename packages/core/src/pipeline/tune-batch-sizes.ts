@@ -48,16 +48,22 @@ export interface TunedBatchSizes {
 
 /**
  * Replaces every `auto` batch setting of the trainer by a number, measuring throughput on the
- * built model where needed. The model's weights and optimizer state are restored afterwards,
+ * built model where needed. `batch_size` is per worker, so with `workers` data-parallel workers
+ * the effective batch size is `batch_size × gradient_accumulation_steps × workers`. The model's
+ * weights and optimizer state are restored afterwards,
  * so tuning leaves no trace on training.
  */
-export async function resolveBatchSizes(trainer: TrainerConfig, context: { model: ModelHandle; backend: Backend; training: PreparedSplit; logger: Logger }): Promise<TunedBatchSizes> {
+export async function resolveBatchSizes(
+  trainer: TrainerConfig,
+  context: { model: ModelHandle; backend: Backend; training: PreparedSplit; logger: Logger; workers?: number },
+): Promise<TunedBatchSizes> {
   checkBatchSettings(trainer);
   const { model, training, logger } = context;
+  const workers = context.workers ?? 1;
   const onCpu = context.backend.capabilities.accelerator !== true;
   const trials: { training: BatchSizeTrial[]; evaluation: BatchSizeTrial[] } = { training: [], evaluation: [] };
 
-  let { batchSize, accumulation } = renderBatchSizeAndAccumulation(trainer.effective_batch_size, trainer.batch_size, trainer.gradient_accumulation_steps, 1);
+  let { batchSize, accumulation } = renderBatchSizeAndAccumulation(trainer.effective_batch_size, trainer.batch_size, trainer.gradient_accumulation_steps, workers);
   const snapshot = batchSize === 'auto' || trainer.eval_batch_size === 'auto' ? await model.exportState() : null;
   try {
     if (batchSize === 'auto') {
@@ -67,7 +73,7 @@ export async function resolveBatchSizes(trainer: TrainerConfig, context: { model
           return rows / (await medianSeconds(() => model.trainStep(batch, 0)));
         },
         datasetRows: training.rows,
-        maxBatchSize: trainer.effective_batch_size === 'auto' ? trainer.max_batch_size : Math.min(trainer.max_batch_size, trainer.effective_batch_size),
+        maxBatchSize: trainer.effective_batch_size === 'auto' ? trainer.max_batch_size : Math.min(trainer.max_batch_size, Math.max(1, Math.floor(trainer.effective_batch_size / workers))),
         onCpu,
         maxMemoryFraction: trainer.max_memory_fraction,
         logger,
@@ -75,7 +81,7 @@ export async function resolveBatchSizes(trainer: TrainerConfig, context: { model
       });
       batchSize = tuned.batchSize;
       trials.training = tuned.trials;
-      accumulation = renderBatchSizeAndAccumulation(trainer.effective_batch_size, batchSize, accumulation, 1).accumulation;
+      accumulation = renderBatchSizeAndAccumulation(trainer.effective_batch_size, batchSize, accumulation, workers).accumulation;
     }
 
     let evalBatchSize: number;
@@ -106,7 +112,7 @@ export async function resolveBatchSizes(trainer: TrainerConfig, context: { model
         batch_size: batchSize as number,
         gradient_accumulation_steps: resolvedAccumulation,
         eval_batch_size: evalBatchSize,
-        effective_batch_size: (batchSize as number) * resolvedAccumulation,
+        effective_batch_size: (batchSize as number) * resolvedAccumulation * workers,
       },
       trials,
     };

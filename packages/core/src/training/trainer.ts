@@ -10,6 +10,7 @@ import type { NamedArrays } from '../tensors/named-arrays.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { evaluateSplit, type SplitMetrics } from './evaluate.js';
 import type { OutputMetricSettings } from './metrics.js';
+import { WorkerFailedError } from './parallel/parallel-model.js';
 import { Random, type RandomState } from './random.js';
 import { learningRateAt, warmupSteps, type ScheduleContext } from './schedule.js';
 
@@ -127,11 +128,20 @@ export interface TrainOptions {
   readonly resume?: { readonly progress: TrainingProgress; readonly state: NamedArrays };
   /** Aborting finishes the current step, saves a checkpoint, restores the best weights and returns with reason `interrupted`. */
   readonly signal?: AbortSignal;
+  /**
+   * Data-parallel replicas behind `model` (default 1). Each step then takes
+   * `batch_size × workers` rows, which `model` splits among its replicas.
+   */
+  readonly workers?: number;
 }
 
-/** Works out steps per epoch, total steps, the evaluation period and the schedule's length for `rows` training rows. */
-export function planTraining(trainer: TrainerConfig, rows: number): TrainingPlan {
-  const stepsPerEpoch = batchIndices(Array.from({ length: rows }, (_, index) => index), trainer.batch_size).length;
+/**
+ * Works out steps per epoch, total steps, the evaluation period and the schedule's length for
+ * `rows` training rows. With `workers` data-parallel replicas a step takes `batch_size` rows
+ * per replica, so an epoch has about `ceil(rows / workers / batch_size)` steps.
+ */
+export function planTraining(trainer: TrainerConfig, rows: number, workers = 1): TrainingPlan {
+  const stepsPerEpoch = batchIndices(Array.from({ length: rows }, (_, index) => index), trainer.batch_size * workers).length;
   const totalSteps = trainer.train_steps ?? trainer.epochs * stepsPerEpoch;
   const epochs = Math.ceil(totalSteps / stepsPerEpoch);
 
@@ -220,7 +230,8 @@ function scale(arrays: NamedArrays, factor: number): NamedArrays {
  */
 export async function train(options: TrainOptions): Promise<TrainingResult> {
   const { trainer, model, logger, callbacks = {} } = options;
-  const plan = planTraining(trainer, options.training.rows);
+  const workers = options.workers ?? 1;
+  const plan = planTraining(trainer, options.training.rows, workers);
   const schedule = scheduleContext(trainer, options.baseLearningRate, plan.totalUpdates, plan.stepsPerCheckpoint);
   const evalBatchSize = trainer.eval_batch_size;
   const accumulation = trainer.gradient_accumulation_steps;
@@ -252,11 +263,12 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     logger.info(`Resuming at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}).`);
   }
 
+  const batchDescription = workers > 1 ? `batch size ${trainer.batch_size} on each of ${workers} workers` : `batch size ${trainer.batch_size}`;
   logger.info(
-    `Training for ${plan.totalSteps} steps, about ${plan.epochs} epoch(s) of ${plan.stepsPerEpoch} steps (batch size ${trainer.batch_size}, ${options.training.rows} training rows), evaluating every ${plan.stepsPerCheckpoint} steps.`,
+    `Training for ${plan.totalSteps} steps, about ${plan.epochs} epoch(s) of ${plan.stepsPerEpoch} steps (${batchDescription}, ${options.training.rows} training rows), evaluating every ${plan.stepsPerCheckpoint} steps.`,
   );
   if (accumulation > 1) {
-    logger.info(`Gradients of ${accumulation} batches are averaged per update: ${plan.totalUpdates} optimizer updates, effective batch size ${trainer.batch_size * accumulation}.`);
+    logger.info(`Gradients of ${accumulation} batches are averaged per update: ${plan.totalUpdates} optimizer updates, effective batch size ${trainer.batch_size * accumulation * workers}.`);
   }
   if (plan.warmupUpdates > 0) {
     logger.info(`Learning rate warms up over ${plan.warmupUpdates} updates to ${options.baseLearningRate}.`);
@@ -347,6 +359,25 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     return null;
   };
 
+  // The main thread's replica still has the weights of the last completed step, because a
+  // parallel model applies an update there only after every worker has applied it.
+  const saveAfterWorkerFailure = async (failure: WorkerFailedError): Promise<Error> => {
+    if (options.checkpoints === undefined) {
+      return failure;
+    }
+    try {
+      await saveLatest(await model.exportState());
+    } catch (error) {
+      logger.error(`Saving a checkpoint after the failure of worker ${failure.rank} failed as well: ${(error as Error).message}`);
+      return failure;
+    }
+    return new WorkerFailedError(
+      failure.rank,
+      `${failure.message} The latest checkpoint (step ${step}) is in ${options.checkpoints.directory}; fix the cause, then continue with \`ft train --resume <run folder>\`.`,
+      { cause: failure.cause },
+    );
+  };
+
   let stopReason: StopReason | null = null;
   let accumulated: NamedArrays = {};
   let accumulatedBatches = 0;
@@ -355,7 +386,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     // Shuffle the epoch from the state saved at its start, so a resumed epoch gets the same order.
     const random = new Random(0, epochRandomState);
     const order = trainer.should_shuffle ? random.permutation(options.training.rows) : Array.from({ length: options.training.rows }, (_, index) => index);
-    const batches = batchIndices(order, trainer.batch_size);
+    const batches = batchIndices(order, trainer.batch_size * workers);
 
     while (batchInEpoch < batches.length && step < plan.totalSteps && stopReason === null) {
       const indices = batches[batchInEpoch]!;
@@ -365,22 +396,29 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
       // Train one step: a whole update, or one batch of an accumulated update.
       let loss: number;
       let outputLosses: Readonly<Record<string, number>>;
-      if (accumulation === 1) {
-        ({ loss, outputLosses } = await model.trainStep(batch, learningRate));
-        update += 1;
-      } else {
-        const result = await model.computeGradients(batch);
-        ({ loss, outputLosses } = result);
-        accumulate(accumulated, result.gradients);
-        accumulatedBatches += 1;
-        const lastOfRun = step + 1 === plan.totalSteps;
-        const atCheckpoint = (step + 1) % plan.stepsPerCheckpoint === 0;
-        if (accumulatedBatches === accumulation || lastOfRun || atCheckpoint) {
-          await model.applyGradients(scale(accumulated, 1 / accumulatedBatches), learningRate);
-          accumulated = {};
-          accumulatedBatches = 0;
+      try {
+        if (accumulation === 1) {
+          ({ loss, outputLosses } = await model.trainStep(batch, learningRate));
           update += 1;
+        } else {
+          const result = await model.computeGradients(batch);
+          ({ loss, outputLosses } = result);
+          accumulate(accumulated, result.gradients);
+          accumulatedBatches += 1;
+          const lastOfRun = step + 1 === plan.totalSteps;
+          const atCheckpoint = (step + 1) % plan.stepsPerCheckpoint === 0;
+          if (accumulatedBatches === accumulation || lastOfRun || atCheckpoint) {
+            await model.applyGradients(scale(accumulated, 1 / accumulatedBatches), learningRate);
+            accumulated = {};
+            accumulatedBatches = 0;
+            update += 1;
+          }
         }
+      } catch (error) {
+        if (error instanceof WorkerFailedError) {
+          throw await saveAfterWorkerFailure(error);
+        }
+        throw error;
       }
       if (!Number.isFinite(loss)) {
         logger.error(`Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); stopping and keeping the best weights so far. Lower the learning rate or check the data for extreme values.`);
