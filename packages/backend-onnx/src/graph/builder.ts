@@ -121,6 +121,10 @@ export class GraphBuilder {
   private readonly outputs: Value[] = [];
   private readonly initializers = new Map<string, { value: Value; data: Float32Array | Int32Array | BigInt64Array | Uint8Array }>();
   private readonly usedNames = new Set<string>();
+  /** Names of values that some node outputs, as opposed to graph inputs and initializers. */
+  private readonly producedNames = new Set<string>();
+  /** Node outputs renamed to the graph output name that {@link output} gave them. */
+  private readonly outputRenames = new Map<string, string>();
   private counter = 0;
   /** Prefix of node and value names, set with {@link scope} so names read like `combiner/fc0/MatMul`. */
   private prefix = '';
@@ -163,9 +167,25 @@ export class GraphBuilder {
     return value;
   }
 
-  /** Marks `value` as a graph output under `name`, through an Identity node when the names differ. */
+  /**
+   * Marks `value` as a graph output under `name`. A node output that is not yet a graph output is
+   * renamed to `name` when the model is encoded, and other values go through an Identity node.
+   * Renaming avoids the Identity because ONNX Runtime 1.31's CPU Identity copies its input.
+   */
   output(value: Value, name = value.name): Value {
-    const result = name === value.name ? value : this.op('Identity', [value], {}, { dtype: value.dtype, shape: value.shape }, { name, outputNames: [name] });
+    if (this.outputRenames.has(value.name)) {
+      throw new Error(`Graph ${this.graphName}: ${value.name} is already the graph output ${this.outputRenames.get(value.name)}. Add an Identity node to output it twice.`);
+    }
+    let result: Value;
+    if (name === value.name) {
+      result = value;
+    } else if (this.producedNames.has(value.name) && !this.outputs.some((output) => output.name === value.name)) {
+      this.claim(name);
+      this.outputRenames.set(value.name, name);
+      result = { name, dtype: value.dtype, shape: value.shape };
+    } else {
+      result = this.op('Identity', [value], {}, { dtype: value.dtype, shape: value.shape }, { name, outputNames: [name] });
+    }
     this.outputs.push(result);
     return result;
   }
@@ -220,6 +240,7 @@ export class GraphBuilder {
       }
       return { name: valueName, dtype: output.dtype, shape: [...output.shape] };
     });
+    values.forEach((value) => this.producedNames.add(value.name));
     this.nodes.push({ opType, name: nodeName, inputs: [...inputs], outputs: values, attributes, meta: meta ?? {} });
     return values;
   }
@@ -543,12 +564,13 @@ export class GraphBuilder {
       rawData: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
     }));
 
+    const encodedName = (value: Value) => this.outputRenames.get(value.name) ?? value.name;
     const node = this.nodes.map((recorded) => ({
       opType: recorded.opType,
       name: recorded.name,
-      input: recorded.inputs.map((input) => input?.name ?? ''),
+      input: recorded.inputs.map((input) => (input === null ? '' : encodedName(input))),
       // The optional outputs of LayerNormalization only exist when something reads them.
-      output: recorded.outputs.map((output) => output.name),
+      output: recorded.outputs.map(encodedName),
       attribute: Object.entries(recorded.attributes).map(([name, value]) => encodeAttribute(name, value)),
     }));
 

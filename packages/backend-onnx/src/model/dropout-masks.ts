@@ -6,29 +6,26 @@
  * reproducible from the model seed and a call counter, which checkpoints save.
  */
 
-/** Returns a generator of 32-bit unsigned integers (SplitMix32 finalizer over a counter). */
-function counterGenerator(seed: number, call: number): () => number {
-  let state = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(call | 0, 0x85ebca6b)) >>> 0;
-  return () => {
-    state = (state + 0x9e3779b9) >>> 0;
-    let z = state;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b);
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-}
-
 /**
  * Fills a mask of `size` elements that keeps each element with probability 1 − `rate`,
  * scaled by 1/(1 − `rate`) as inverted dropout does. The same seed and call give the same mask.
+ *
+ * Each element draws one SplitMix32 number (the finalizer over a counter). The generator is
+ * written inline, with the state kept as an int32, because BERT-mini's training step draws about
+ * 9 million numbers. In Node 20 the loop ran two to three times slower through a closure per
+ * draw, or with its start state returned by a helper function.
  */
 export function dropoutMask(size: number, rate: number, seed: number, call: number): Float32Array {
   const mask = new Float32Array(size);
-  const next = counterGenerator(seed, call);
   const threshold = rate * 2 ** 32;
   const kept = 1 / (1 - rate);
+  let state = (Math.imul(seed | 0, 0x9e3779b1) ^ Math.imul(call | 0, 0x85ebca6b)) | 0;
   for (let index = 0; index < size; index++) {
-    mask[index] = next() >= threshold ? kept : 0;
+    // As an int32 the state has the same 32 bits as the uint32 counter, and imul, ^ and >>> read only those bits.
+    state = (state + 0x9e3779b9) | 0;
+    let z = Math.imul(state ^ (state >>> 16), 0x85ebca6b);
+    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35);
+    mask[index] = (z ^ (z >>> 16)) >>> 0 >= threshold ? kept : 0;
   }
   return mask;
 }

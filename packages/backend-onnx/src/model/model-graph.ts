@@ -14,7 +14,7 @@ import { ENCODER_WEIGHT_PREFIX, type ModelDescription, type OutputDescription } 
 import { gradients } from '../graph/autodiff.js';
 import { GraphBuilder, type Shape, type Value } from '../graph/builder.js';
 import { buildBertForward } from '../encoders/bert-graph.js';
-import { buildGradientClipping, buildOptimizerUpdate, optimizerScalarNames, optimizerSlots, type Slot } from '../optimizers/update.js';
+import { buildGlobalNormScaling, buildGradientClipping, buildOptimizerUpdate, optimizerScalarNames, optimizerSlots, type Slot } from '../optimizers/update.js';
 import { activate, applyDropoutMask, linear2d, type Activation } from './layers.js';
 
 /** `predict` is the forward pass with probabilities out, for a standalone exported model. */
@@ -180,7 +180,10 @@ export function buildUpdateGraph(spec: ModelGraphSpec): Uint8Array {
 function addOptimizerUpdate(builder: GraphBuilder, spec: ModelGraphSpec, weights: ReadonlyMap<string, Value>, weightGradients: readonly Value[]): void {
   const { optimizer, gradientClipping } = spec.description;
   const scalars = Object.fromEntries(optimizerScalarNames(optimizer).map((name) => [name, builder.input(`optimizer_scalar.${name}`, 'float32', [])]));
-  const clipped = builder.scope('clip', () => buildGradientClipping(builder, weightGradients, gradientClipping));
+  // Without clipvalue, clipping is one scalar factor, which the update applies itself: Adam folds
+  // it into scalars, so no op scales the full gradient tensors (30522 × 256 for BERT's embeddings).
+  const scaling = gradientClipping.clipvalue === null ? builder.scope('clip', () => buildGlobalNormScaling(builder, weightGradients, gradientClipping)) : null;
+  const clipped = gradientClipping.clipvalue === null ? weightGradients : builder.scope('clip', () => buildGradientClipping(builder, weightGradients, gradientClipping));
 
   [...weights.values()].forEach((weight, index) => {
     builder.scope(`update.${weight.name}`, () => {
@@ -188,7 +191,8 @@ function addOptimizerUpdate(builder: GraphBuilder, spec: ModelGraphSpec, weights
       for (const { slot } of optimizerSlots(optimizer)) {
         slots[slot] = builder.input(`optimizer.${weight.name}.${slot}`, 'float32', weight.shape);
       }
-      const updated = buildOptimizerUpdate(builder, optimizer, weight, clipped[index]!, slots, scalars);
+      const deferred = scaling === null ? undefined : { scale: scaling.scale, square: scaling.squares[index]! };
+      const updated = buildOptimizerUpdate(builder, optimizer, weight, clipped[index]!, slots, scalars, deferred);
       builder.output(updated.weight, `updated.${weight.name}`);
       for (const [slot, value] of Object.entries(updated.slots)) {
         builder.output(value, `updated.optimizer.${weight.name}.${slot}`);

@@ -42,7 +42,7 @@ export function optimizerScalarNames(config: OptimizerConfig): string[] {
   switch (config.type) {
     case 'adam':
     case 'adamw':
-      return ['decay', 'step_size', 'sqrt_bias_correction2'];
+      return ['decay', 'step_size', 'epsilon'];
     case 'sgd':
       return ['learning_rate', 'momentum_keep', 'gradient_scale'];
     case 'rmsprop':
@@ -57,10 +57,13 @@ export function optimizerScalars(config: OptimizerConfig, step: number, learning
     case 'adam':
     case 'adamw': {
       const [beta1, beta2] = config.betas;
+      // PyTorch divides by √v / √(1 − β₂ᵗ) + eps. Multiplying the numerator and the denominator
+      // by √(1 − β₂ᵗ) here gives the same update with one full-size graph op fewer per weight.
+      const sqrtBiasCorrection2 = Math.sqrt(1 - beta2 ** step);
       return {
         decay: config.type === 'adamw' ? 1 - learningRate * config.weight_decay : 1,
-        step_size: learningRate / (1 - beta1 ** step),
-        sqrt_bias_correction2: Math.sqrt(1 - beta2 ** step),
+        step_size: (learningRate / (1 - beta1 ** step)) * sqrtBiasCorrection2,
+        epsilon: config.eps * sqrtBiasCorrection2,
       };
     }
     case 'sgd':
@@ -78,17 +81,36 @@ export interface UpdatedWeight {
   readonly slots: Partial<Record<Slot, Value>>;
 }
 
-/** Adds the nodes of one optimizer update of `weight` and returns the new weight and slots. */
+/**
+ * A gradient whose global-norm clipping factor is not applied yet, so that Adam can fold the
+ * factor into its scalar coefficients instead of scaling every element in a separate op.
+ */
+export interface DeferredClipping {
+  /** Scalar factor that the gradient still has to be multiplied by. */
+  readonly scale: Value;
+  /** The unscaled gradient squared element-wise, already computed for the global norm. */
+  readonly square: Value;
+}
+
+/**
+ * Adds the nodes of one optimizer update of `weight` and returns the new weight and slots.
+ * With `deferred`, `rawGradient` is the unclipped gradient and the update applies the clipping factor.
+ */
 export function buildOptimizerUpdate(
   builder: GraphBuilder,
   config: OptimizerConfig,
   weight: Value,
-  gradient: Value,
+  rawGradient: Value,
   slots: Partial<Record<Slot, Value>>,
   scalars: Readonly<Record<string, Value>>,
+  deferred?: DeferredClipping,
 ): UpdatedWeight {
   const b = builder;
   const c = (value: number) => b.constant(value);
+  // AdamW, and Adam without L2, read the gradient only through g and g², so the clipping factor
+  // folds into their scalars. The other rules get the clipped gradient as a tensor.
+  const foldsClipping = config.type === 'adamw' || (config.type === 'adam' && config.weight_decay === 0);
+  const gradient = deferred !== undefined && !foldsClipping ? b.mul(rawGradient, deferred.scale) : rawGradient;
   const slot = (name: Slot) => {
     const value = slots[name];
     if (value === undefined) {
@@ -141,8 +163,15 @@ export function buildOptimizerUpdate(
       const g = config.type === 'adam' ? withL2(config.weight_decay) : gradient;
       const decayed = config.type === 'adamw' && config.weight_decay !== 0 ? b.mul(weight, scalars.decay!) : weight;
 
-      const m = b.add(b.scale(slot('exp_avg'), beta1), b.scale(g, 1 - beta1));
-      const v = b.add(b.scale(slot('exp_avg_sq'), beta2), b.scale(b.mul(g, g), 1 - beta2));
+      // With deferred clipping factor s: (1 − β₁)·(s·g) = ((1 − β₁)·s)·g and (1 − β₂)·(s·g)² =
+      // ((1 − β₂)·s²)·g², so the factor costs scalar ops only and g² is the one the norm used.
+      const folded = deferred !== undefined && foldsClipping ? deferred : undefined;
+      const gradientWeight = folded === undefined ? c(1 - beta1) : b.mul(folded.scale, c(1 - beta1));
+      const squareWeight = folded === undefined ? c(1 - beta2) : b.mul(b.mul(folded.scale, folded.scale), c(1 - beta2));
+      const square = folded?.square ?? b.mul(g, g);
+
+      const m = b.add(b.scale(slot('exp_avg'), beta1), b.mul(g, gradientWeight));
+      const v = b.add(b.scale(slot('exp_avg_sq'), beta2), b.mul(square, squareWeight));
       const updated: Partial<Record<Slot, Value>> = { exp_avg: m, exp_avg_sq: v };
       let second = v;
       if (config.amsgrad) {
@@ -150,8 +179,9 @@ export function buildOptimizerUpdate(
         updated.max_exp_avg_sq = second;
       }
 
-      const denominator = b.add(b.div(b.unary('Sqrt', second), scalars.sqrt_bias_correction2!), c(config.eps));
-      return { weight: b.sub(decayed, b.mul(b.div(m, denominator), scalars.step_size!)), slots: updated };
+      // step_size and epsilon are both scaled by √(1 − β₂ᵗ), as optimizerScalars explains.
+      const denominator = b.add(b.unary('Sqrt', second), scalars.epsilon!);
+      return { weight: b.sub(decayed, b.div(b.mul(m, scalars.step_size!), denominator)), slots: updated };
     }
   }
 }
@@ -161,26 +191,35 @@ export function buildOptimizerUpdate(
  * norm `clipglobalnorm`, then to `clipnorm` (also a global norm), then element-wise to `clipvalue`.
  */
 export function buildGradientClipping(builder: GraphBuilder, gradients: readonly Value[], clipping: GradientClippingConfig): Value[] {
-  let clipped = [...gradients];
-  if (clipped.length === 0) {
-    return clipped;
-  }
-
-  for (const maxNorm of [clipping.clipglobalnorm, clipping.clipnorm]) {
-    if (maxNorm === null) {
-      continue;
-    }
-    const squares = clipped.map((gradient) => builder.sumAll(builder.mul(gradient, gradient)));
-    const total = squares.reduce((sum, square) => builder.add(sum, square));
-    const norm = builder.unary('Sqrt', total);
-    // PyTorch scales by max_norm / (norm + 1e-6) and never scales up.
-    const scale = builder.min(builder.div(builder.constant(maxNorm), builder.add(norm, builder.constant(1e-6))), builder.constant(1));
-    clipped = clipped.map((gradient) => builder.mul(gradient, scale));
-  }
-
+  const scaling = buildGlobalNormScaling(builder, gradients, clipping);
+  let clipped = scaling === null ? [...gradients] : gradients.map((gradient) => builder.mul(gradient, scaling.scale));
   if (clipping.clipvalue !== null) {
     const limit = clipping.clipvalue;
     clipped = clipped.map((gradient) => builder.clip(gradient, -limit, limit));
   }
   return clipped;
+}
+
+/**
+ * Adds the factor that the global-norm limits (`clipglobalnorm`, then `clipnorm`) multiply every
+ * gradient by, and the squared gradients that the norm summed. Returns null when neither is set.
+ * It ignores `clipvalue`, which {@link buildGradientClipping} applies after the scaling.
+ */
+export function buildGlobalNormScaling(builder: GraphBuilder, gradients: readonly Value[], clipping: GradientClippingConfig): { scale: Value; squares: Value[] } | null {
+  const limits = [clipping.clipglobalnorm, clipping.clipnorm].filter((limit): limit is number => limit !== null);
+  if (gradients.length === 0 || limits.length === 0) {
+    return null;
+  }
+  const squares = gradients.map((gradient) => builder.mul(gradient, gradient));
+  let total = squares.map((square) => builder.sumAll(square)).reduce((sum, square) => builder.add(sum, square));
+  let scale: Value | undefined;
+  for (const maxNorm of limits) {
+    const norm = builder.unary('Sqrt', total);
+    // PyTorch scales by max_norm / (norm + 1e-6) and never scales up.
+    const factor = builder.min(builder.div(builder.constant(maxNorm), builder.add(norm, builder.constant(1e-6))), builder.constant(1));
+    scale = scale === undefined ? factor : builder.mul(scale, factor);
+    // The next limit measures the scaled gradients, whose squared norm is total · factor².
+    total = builder.mul(total, builder.mul(factor, factor));
+  }
+  return { scale: scale!, squares };
 }
