@@ -20,7 +20,7 @@ export type { TextTokenizer, TokenizedBatch } from './text/tokenizer.js';
 
 // Backends
 export type { Backend, BackendCapabilities, BackendContext, BackendDescriptor, EncoderHandle, ForwardOutputs, ModelHandle, TrainStepResult } from './backend/backend.js';
-export { textEncoderOutputSize } from './backend/model-description.js';
+export { textEncoderOutputSize, DROPOUT_CALLS_STATE_KEY, ENCODER_DROPOUT_CALLS_STATE_PREFIX } from './backend/model-description.js';
 export type {
   Batch,
   BertEncoderDescription,

@@ -11,6 +11,8 @@ import {
   type NamedArrays,
   type TrainingBatch,
   type TrainStepResult,
+  DROPOUT_CALLS_STATE_KEY,
+  ENCODER_DROPOUT_CALLS_STATE_PREFIX,
 } from '@ft/core';
 import type * as ort from 'onnxruntime-node';
 
@@ -20,9 +22,8 @@ import { createSession, floatTensor, int32Tensor, outputData, type SessionSettin
 import { dropoutMask } from './dropout-masks.js';
 import { BATCH_DIM, buildModelGraph, buildUpdateGraph, combinerLayers, sequenceDim, type DropoutSite, type GraphMode, type ModelGraphSpec } from './model-graph.js';
 
-/** State keys of the dropout call counters, the same keys as the tfjs backend's. */
-const MODEL_DROPOUT_KEY = 'random.dropout_calls';
-const ENCODER_DROPOUT_PREFIX = 'random.encoder_dropout_calls.';
+const MODEL_DROPOUT_KEY = DROPOUT_CALLS_STATE_KEY;
+const ENCODER_DROPOUT_PREFIX = ENCODER_DROPOUT_CALLS_STATE_PREFIX;
 /** Counter name of the combiner's dropout masks; encoders count under their input name. */
 const MODEL_COUNTER = 'model';
 

@@ -9,6 +9,8 @@ import {
   type NamedArrays,
   type TrainingBatch,
   type TrainStepResult,
+  DROPOUT_CALLS_STATE_KEY,
+  ENCODER_DROPOUT_CALLS_STATE_PREFIX,
 } from '@ft/core';
 
 import { BertEncoder } from '../encoders/bert.js';
@@ -16,9 +18,8 @@ import { UniversalSentenceEncoder } from '../encoders/universal-sentence-encoder
 import { clipGradients, TfjsOptimizer } from '../optimizers/optimizer.js';
 import { activate, glorotUniform, layerNorm, linear } from './layers.js';
 
-/** State keys of the dropout call counters, which seed each dropout mask. */
-const MODEL_DROPOUT_KEY = 'random.dropout_calls';
-const ENCODER_DROPOUT_PREFIX = 'random.encoder_dropout_calls.';
+const MODEL_DROPOUT_KEY = DROPOUT_CALLS_STATE_KEY;
+const ENCODER_DROPOUT_PREFIX = ENCODER_DROPOUT_CALLS_STATE_PREFIX;
 
 type TextEncoder = { kind: 'bert'; encoder: BertEncoder } | { kind: 'use'; encoder: UniversalSentenceEncoder };
 

@@ -23,6 +23,17 @@ export interface UniversalSentenceEncoderDescription {
 
 export type TextEncoderDescription = BertEncoderDescription | UniversalSentenceEncoderDescription;
 
+/** Prefix of encoder weights in a model's exported weights: `encoders.<input name>.<Hugging Face name>`. */
+export const ENCODER_WEIGHT_PREFIX = 'encoders.';
+
+/**
+ * State keys of the dropout call counters that seed each dropout mask: one for the combiner and
+ * heads, and one per BERT encoder (`<prefix><input name>`). Every backend uses the same keys, so
+ * a checkpoint from one backend restores the random state in another.
+ */
+export const DROPOUT_CALLS_STATE_KEY = 'random.dropout_calls';
+export const ENCODER_DROPOUT_CALLS_STATE_PREFIX = 'random.encoder_dropout_calls.';
+
 /** Output width of each text encoder, which the combiner needs before any batch is seen. */
 export function textEncoderOutputSize(encoder: TextEncoderDescription): number {
   return encoder.type === 'bert' ? encoder.architecture.hidden_size : 512;

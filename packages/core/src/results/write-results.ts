@@ -2,7 +2,7 @@ import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import path from 'node:path';
 
 import type { ModelHandle } from '../backend/backend.js';
-import type { OutputDescription } from '../backend/model-description.js';
+import { ENCODER_WEIGHT_PREFIX, type OutputDescription } from '../backend/model-description.js';
 import { saveBertCheckpoint } from '../checkpoint/hf-folder.js';
 import { writeSafetensors } from '../checkpoint/safetensors.js';
 import type { FtConfig } from '../config/schema.js';
@@ -14,8 +14,7 @@ import type { TrainingStatistics } from '../training/trainer.js';
 import { writeFileAtomic, writeJsonAtomic } from '../io/atomic-write.js';
 import { confusionMatrixSpec, learningCurvesSpec, renderSvg, trainingStepsSpec } from './plots.js';
 
-/** Prefix of encoder weights in a model's exported weights: `encoders.<input name>.<Hugging Face name>`. */
-export const ENCODER_WEIGHT_PREFIX = 'encoders.';
+export { ENCODER_WEIGHT_PREFIX } from '../backend/model-description.js';
 
 /** Tokenizer files copied next to a saved encoder, so the folder loads in Hugging Face transformers. */
 const TOKENIZER_FILES = ['vocab.txt', 'tokenizer.json', 'tokenizer_config.json', 'special_tokens_map.json'];
