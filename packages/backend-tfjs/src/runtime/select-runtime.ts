@@ -1,6 +1,8 @@
 /**
  * Chooses the TensorFlow.js backend that training and inference run on.
  */
+import { readdirSync } from 'node:fs';
+
 import * as tf from '@tensorflow/tfjs-core';
 import { BackendError } from '@ft/core';
 // The umbrella package registers the gradient of every op and the chained tensor methods
@@ -160,11 +162,28 @@ async function selectGpu(request: RuntimeRequest, log: (message: string) => void
   return runtime;
 }
 
+function hasLinuxGpuDeviceNode(): boolean {
+  const entries = (folder: string): string[] => {
+    try {
+      return readdirSync(folder);
+    } catch {
+      return [];
+    }
+  };
+  return entries('/dev/dri').some((name) => name.startsWith('renderD')) || entries('/dev').some((name) => /^nvidia\d+$/.test(name));
+}
+
 /**
  * Returns the WebGPU adapter when it is a hardware one, else null after logging why device auto
  * stays on the CPU.
  */
 async function hardwareWebGpuAdapter(log: (message: string) => void): Promise<WebGpuAdapter | null> {
+  // Probing loads Dawn, which prints native warnings on every run; on Linux a hardware GPU
+  // always has a device node, so a machine without one skips the probe.
+  if (process.platform === 'linux' && !hasLinuxGpuDeviceNode()) {
+    log('Device auto: no GPU device in /dev/dri or /dev/nvidia*, so training runs on the CPU.');
+    return null;
+  }
   const probe = await probeWebGpu();
   if (!probe.ok) {
     log(`Device auto: no WebGPU adapter (${probe.reason}), so training runs on the CPU.`);
