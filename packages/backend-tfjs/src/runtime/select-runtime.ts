@@ -178,7 +178,7 @@ function hasLinuxGpuDeviceNode(): boolean {
  * stays on the CPU.
  */
 async function hardwareWebGpuAdapter(log: (message: string) => void): Promise<WebGpuAdapter | null> {
-  // Probing loads Dawn, which prints native warnings on every run; on Linux a hardware GPU
+  // Probing loads Dawn, which prints native warnings on every run. On Linux a hardware GPU
   // always has a device node, so a machine without one skips the probe.
   if (process.platform === 'linux' && !hasLinuxGpuDeviceNode()) {
     log('Device auto: no GPU device in /dev/dri or /dev/nvidia*, so training runs on the CPU.');
