@@ -51,6 +51,8 @@ export { EmbeddingCache, defaultCacheDirectory, embeddingCacheKey } from './cach
 export { trainRun, type TrainRunRequest, type TrainRunResult } from './pipeline/train-run.js';
 export { ParallelModel, WorkerFailedError, type ParallelModelOptions } from './training/parallel/parallel-model.js';
 export { averageGradients, shardBatch, sliceBatch } from './training/parallel/shards.js';
+export { detectMpiLaunch, Mpi, type MpiLaunch } from './training/parallel/mpi.js';
+export { broadcastArrays, broadcastNumbers, MpiParallelModel, type MpiParallelModelOptions } from './training/parallel/mpi-model.js';
 export { bundledUniversalSentenceEncoderDirectory, type ProgressListener } from './pipeline/text-inputs.js';
 export { ENCODER_WEIGHT_PREFIX } from './results/write-results.js';
 export { writeFileAtomic, writeJsonAtomic } from './io/atomic-write.js';

@@ -68,6 +68,10 @@ export async function trainCommand(options: TrainCommandOptions, argv: readonly 
       command: argv.slice(1),
     });
     progress.stop();
+    if (result.rank !== 0) {
+      // With strategy: mpi, rank 0 prints the summary for the whole job.
+      return;
+    }
 
     process.stdout.write(`\n${renderSummary(result.finalMetrics)}\n`);
     const stopped = result.stopReason === 'completed' ? '' : ` (stopped: ${result.stopReason.replaceAll('_', ' ')})`;

@@ -198,6 +198,10 @@ describe('backend.trainer', () => {
     expect(validateConfig(minimal).backend.trainer).toEqual({ num_workers: 1, strategy: 'local' });
   });
 
+  it('accepts the mpi strategy', () => {
+    expect(validateConfig({ ...minimal, backend: { type: 'tfjs', trainer: { strategy: 'mpi' } } }).backend.trainer).toEqual({ num_workers: 1, strategy: 'mpi' });
+  });
+
   it('leaves the key out of the backend options', () => {
     const descriptor = { name: 'strict', optionsSchema: z.strictObject({}), create: () => Promise.reject(new Error('not used')) };
     expect(parseBackendOptions(descriptor, { type: 'strict', cache_dir: '/tmp', trainer: { num_workers: 2 } })).toEqual({});
@@ -207,7 +211,7 @@ describe('backend.trainer', () => {
     ['misspelt key', { num_worker: 2 }, 'backend.trainer.num_worker: unknown key. Did you mean `num_workers`?'],
     ['zero workers', { num_workers: 0 }, 'backend.trainer.num_workers: expected number to be >0, got 0.'],
     ['fractional workers', { num_workers: 1.5 }, 'backend.trainer.num_workers:'],
-    ['unknown strategy', { strategy: 'ray' }, 'backend.trainer.strategy: got "ray"; allowed: "local".'],
+    ['unknown strategy', { strategy: 'ray' }, 'backend.trainer.strategy: got "ray"; allowed: "local", "mpi".'],
   ];
 
   it.each(cases)('rejects %s', (_name, trainer, expected) => {

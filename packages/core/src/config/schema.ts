@@ -100,9 +100,11 @@ export const dataParallelSchema = z.strictObject({
     .default(1)
     .describe('Model replicas that train together; each computes gradients on batch_size rows of every step, so a step covers batch_size × num_workers rows.'),
   strategy: z
-    .enum(['local'])
+    .enum(['local', 'mpi'])
     .default('local')
-    .describe('local starts num_workers − 1 worker threads next to the main thread, each with its own backend instance, on one machine.'),
+    .describe(
+      'local starts num_workers − 1 worker threads next to the main thread, each with its own backend instance, on one machine. mpi runs one ft train process per rank, started by Open MPI\'s mpirun on one or more machines (for example `mpirun -np 2 npx ft train --config config.yaml`), and averages gradients with MPI_Allreduce; num_workers must then be the number of ranks or left at 1, and it needs libmpi.so.40 and the npm package koffi.',
+    ),
 });
 export type DataParallelConfig = z.output<typeof dataParallelSchema>;
 

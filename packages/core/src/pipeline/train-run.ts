@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 
-import type { Backend, BackendDescriptor } from '../backend/backend.js';
+import type { Backend, BackendDescriptor, ModelHandle } from '../backend/backend.js';
 import { BUILTIN_BACKEND_PACKAGES, loadBackendDescriptor, parseBackendOptions } from '../backend/load-backend.js';
 import type { InputBatch, InputDescription, ModelDescription, OutputDescription } from '../backend/model-description.js';
 import { EmbeddingCache, defaultCacheDirectory } from '../cache/embedding-cache.js';
@@ -15,6 +15,8 @@ import { writeJsonAtomic } from '../io/atomic-write.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
 import { CheckpointStore } from '../training/checkpoint-store.js';
 import { ParallelModel } from '../training/parallel/parallel-model.js';
+import { detectMpiLaunch, Mpi } from '../training/parallel/mpi.js';
+import { broadcastNumbers, MpiParallelModel } from '../training/parallel/mpi-model.js';
 import { silentLogger, type Logger } from '../logging/logger.js';
 import { createRunDirectory } from '../results/run-directory.js';
 import { writeRunResults } from '../results/write-results.js';
@@ -100,9 +102,47 @@ export interface TrainRunResult {
   readonly backendDescription: string;
   readonly stopReason: StopReason;
   readonly statistics: TrainingStatistics;
-  /** Metrics of the best weights on every split, as saved in `test_statistics.json`. */
+  /** Metrics of the best weights on every split, as saved in `test_statistics.json`; empty on MPI ranks other than 0. */
   readonly finalMetrics: Partial<Record<SplitName, SplitMetrics>>;
   readonly bestEpoch: number;
+  /**
+   * MPI rank of this process with `strategy: mpi`, else 0. Only rank 0 writes the run folder.
+   * On other ranks, `runDirectory` is the resumed run's folder, or empty for a new run.
+   */
+  readonly rank: number;
+}
+
+/** Passes on errors only, for MPI ranks other than 0. */
+function errorsOnly(logger: Logger): Logger {
+  return { debug: () => {}, info: () => {}, warn: () => {}, error: (message) => logger.error(message) };
+}
+
+/** Checkpoints that can be read but not written, for MPI ranks other than 0, which read what rank 0 writes. */
+class ReadOnlyCheckpointStore<Progress> extends CheckpointStore<Progress> {
+  override async write(): Promise<void> {}
+}
+
+/**
+ * Initialises MPI for `strategy: mpi` and returns the communicator, after checking that `ft`
+ * was started by `mpirun` and that `num_workers` is 1 (the default) or the world size.
+ */
+function startMpi(config: FtConfig): Mpi {
+  const launch = detectMpiLaunch();
+  if (launch === null) {
+    throw new FtError(
+      'CONFIG_INVALID',
+      'backend.trainer.strategy is mpi, but this process was not started by Open MPI\'s mpirun (OMPI_COMM_WORLD_SIZE is not set). Start every rank with mpirun, for example `mpirun -np 2 npx ft train --config config.yaml`, or use strategy: local.',
+    );
+  }
+  const mpi = Mpi.initialize();
+  const requested = config.backend.trainer.num_workers;
+  if (requested !== 1 && requested !== mpi.size) {
+    throw new FtError(
+      'CONFIG_INVALID',
+      `backend.trainer.num_workers is ${requested}, but mpirun started ${mpi.size} rank(s). With strategy: mpi, set num_workers to the number of ranks (mpirun -np ${requested}), or leave it out to use the world size.`,
+    );
+  }
+  return mpi;
 }
 
 function describeOutputs(config: FtConfig, metadata: Record<string, FeatureMetadata>): OutputDescription[] {
@@ -171,7 +211,26 @@ function checkCapabilities(config: FtConfig, descriptor: BackendDescriptor, capa
  * data, prepares the data, trains, and writes the run folder.
  */
 export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult> {
-  const logger = request.logger ?? silentLogger;
+  const launch = detectMpiLaunch();
+  try {
+    return await trainRunOnRank(request);
+  } catch (error) {
+    // A rank that stops while the others wait in MPI_Allreduce would leave them waiting forever,
+    // so an error on any rank ends the whole job. mpiStarted is true, so MPI is initialised.
+    if (launch !== null && launch.size > 1 && mpiStarted) {
+      const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+      (request.logger ?? silentLogger).error(`MPI rank ${launch.rank} failed, so it aborts the MPI job: ${message}`);
+      Mpi.initialize().abort(error instanceof FtError ? error.exitCode : 1);
+    }
+    throw error;
+  }
+}
+
+/** Whether this process initialised MPI, after which an error must abort the MPI job. */
+let mpiStarted = false;
+
+async function trainRunOnRank(request: TrainRunRequest): Promise<TrainRunResult> {
+  let logger = request.logger ?? silentLogger;
   const resumeDirectory = request.resumeFrom === undefined ? undefined : path.resolve(request.resumeFrom);
   const previous = resumeDirectory === undefined ? undefined : await readRunDescription(resumeDirectory);
   const seed = previous?.random_seed ?? request.randomSeed ?? 42;
@@ -190,7 +249,15 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
   const backendOptions = parseBackendOptions(descriptor, config.backend, loaded.path);
   const sources = previous !== undefined ? readSources(previous.dataset) : resolveDatasetSources(config, loaded.baseDirectory, request);
   const learningRate = resolveLearningRate(config);
-  const workers = config.backend.trainer.num_workers;
+  const mpi = config.backend.trainer.strategy === 'mpi' ? startMpi(config) : null;
+  mpiStarted ||= mpi !== null;
+  const rank = mpi?.rank ?? 0;
+  // Only rank 0 logs and reports progress; the other ranks report errors only.
+  const callbacks = rank === 0 ? request.callbacks : undefined;
+  if (rank !== 0) {
+    logger = errorsOnly(logger);
+  }
+  const workers = mpi?.size ?? config.backend.trainer.num_workers;
   const baseLearningRate = learningRate.value * learningRateScale(config.trainer.learning_rate_scaling, workers);
 
   const backend = await descriptor.create(backendOptions, { logger });
@@ -232,7 +299,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
           cache,
           logger,
           seed,
-          ...(request.callbacks?.onProgress ? { onProgress: request.callbacks.onProgress } : {}),
+          ...(callbacks?.onProgress ? { onProgress: callbacks.onProgress } : {}),
           ...(request.signal === undefined ? {} : { signal: request.signal }),
         };
         textInputs.push(await prepareTextInput(feature, encodedSplits, context));
@@ -277,12 +344,21 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
 
     try {
       const tuned = await resolveBatchSizes(config.trainer, { model: localModel, backend, training: prepared.training, logger, workers });
-      const trainer = tuned.trainer;
+      let trainer = tuned.trainer;
+      let model: ModelHandle = localModel;
+      let signal = request.signal;
       // Replicas start after tuning, so they copy the initial state that tuning restored.
-      if (workers > 1) {
+      if (mpi !== null) {
+        // Tuning times each rank on its own, so the ranks take rank 0's batch sizes.
+        const [batchSize, accumulation, evalBatchSize] = broadcastNumbers(mpi, [trainer.batch_size, trainer.gradient_accumulation_steps, trainer.eval_batch_size]);
+        trainer = { ...trainer, batch_size: batchSize!, gradient_accumulation_steps: accumulation!, eval_batch_size: evalBatchSize!, effective_batch_size: batchSize! * accumulation! * workers };
+        const mpiModel = await MpiParallelModel.start({ local: localModel, mpi, logger, ...(request.signal === undefined ? {} : { signal: request.signal }) });
+        model = mpiModel;
+        signal = mpiModel.signal;
+      } else if (workers > 1) {
         parallel = await ParallelModel.start({ local: localModel, workers, backendType: config.backend.type, backendSection: config.backend, description: modelDescription, logger });
+        model = parallel;
       }
-      const model = parallel ?? localModel;
       const validationField = config.trainer.validation_field ?? config.output_features[0]!.name;
       const validationFeature = config.output_features.find((feature) => feature.name === validationField);
       let validationMetric = config.trainer.validation_metric ?? (validationFeature === undefined ? 'loss' : DEFAULT_VALIDATION_METRIC[validationFeature.type]);
@@ -298,7 +374,11 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
       const settings = metricSettings(config, metadata);
 
       // Claim the run folder and record how to repeat or resume the run before training starts.
-      const runDirectory = resumeDirectory ?? (await createRunDirectory(path.resolve(request.outputDirectory ?? 'results'), request.experimentName ?? 'experiment'));
+      // Only rank 0 writes; the other MPI ranks read its checkpoints when they resume.
+      let runDirectory = resumeDirectory ?? '';
+      if (resumeDirectory === undefined && rank === 0) {
+        runDirectory = await createRunDirectory(path.resolve(request.outputDirectory ?? 'results'), request.experimentName ?? 'experiment');
+      }
       const description: RunDescription = previous ?? {
         command: request.command ?? [],
         random_seed: seed,
@@ -308,15 +388,21 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         config,
         started: new Date().toISOString(),
       };
-      if (previous === undefined) {
+      if (previous === undefined && rank === 0) {
         await writeJsonAtomic(path.join(runDirectory, 'description.json'), description);
       }
-      const checkpoints = new CheckpointStore<TrainingProgress>(path.join(runDirectory, 'model', 'training_checkpoints'));
+      const checkpointDirectory = path.join(runDirectory, 'model', 'training_checkpoints');
+      let checkpoints: CheckpointStore<TrainingProgress> | undefined;
+      if (rank === 0) {
+        checkpoints = new CheckpointStore<TrainingProgress>(checkpointDirectory);
+      } else if (resumeDirectory !== undefined) {
+        checkpoints = new ReadOnlyCheckpointStore<TrainingProgress>(checkpointDirectory);
+      }
       let resume: { progress: TrainingProgress; state: NamedArrays } | undefined;
-      if (resumeDirectory !== undefined) {
+      if (resumeDirectory !== undefined && checkpoints !== undefined) {
         resume = (await checkpoints.read('latest')) ?? undefined;
         if (resume === undefined) {
-          throw new FtError('CHECKPOINT_INVALID', `Cannot resume from ${resumeDirectory}: it has no latest checkpoint in ${checkpoints.directory}. The run stopped before its first evaluation; start it again instead.`);
+          throw new FtError('CHECKPOINT_INVALID', `Cannot resume from ${resumeDirectory}: it has no latest checkpoint in ${checkpointDirectory}. The run stopped before its first evaluation; start it again instead.`);
         }
       }
       logger.info(`Results will be written to ${runDirectory}`);
@@ -331,13 +417,32 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         validationTarget: { field: validationField, metric: validationMetric, goal },
         plateauGoal,
         random,
-        checkpoints,
+        ...(checkpoints === undefined ? {} : { checkpoints }),
         ...(resume === undefined ? {} : { resume }),
         logger,
-        ...(request.callbacks === undefined ? {} : { callbacks: request.callbacks }),
-        ...(request.signal === undefined ? {} : { signal: request.signal }),
+        ...(callbacks === undefined ? {} : { callbacks }),
+        ...(signal === undefined ? {} : { signal }),
         workers,
       });
+
+      const resolvedConfig: FtConfig = {
+        ...config,
+        trainer: { ...trainer, learning_rate: learningRate.value, validation_field: validationField, validation_metric: validationMetric },
+      };
+      if (rank !== 0) {
+        // Every rank has the same weights, so rank 0 alone evaluates them and writes the results.
+        return {
+          runDirectory,
+          config: resolvedConfig,
+          learningRate: baseLearningRate,
+          backendDescription: backend.description,
+          stopReason: result.stopReason,
+          statistics: result.statistics,
+          finalMetrics: {},
+          bestEpoch: result.bestEpoch,
+          rank,
+        };
+      }
 
       // Evaluate the restored best weights on every split for the final report.
       const evalBatchSize = trainer.eval_batch_size;
@@ -351,10 +456,6 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         }
       }
 
-      const resolvedConfig: FtConfig = {
-        ...config,
-        trainer: { ...trainer, learning_rate: learningRate.value, validation_field: validationField, validation_metric: validationMetric },
-      };
       await writeRunResults({
         runDirectory,
         config: resolvedConfig,
@@ -405,6 +506,7 @@ export async function trainRun(request: TrainRunRequest): Promise<TrainRunResult
         statistics: result.statistics,
         finalMetrics,
         bestEpoch: result.bestEpoch,
+        rank,
       };
     } finally {
       await parallel?.close();
