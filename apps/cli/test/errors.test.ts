@@ -73,7 +73,7 @@ describe('ft train rejects bad input', () => {
     });
     const result = await runCli(['train', '--config', 'config.yaml'], { cwd: folder });
     expect(result.code).toBe(3);
-    expect(result.stderr).toMatch(/test\.csv, line 3: category output "label" holds "neutral", which is not in its vocabulary from the training data \(0, 1\)/);
+    expect(result.stderr).toMatch(/test\.csv, line 3: category output "label" contains "neutral", which is not in its vocabulary from the training data \(0, 1\)/);
   });
 
   it('missing config file', async () => {

@@ -70,7 +70,11 @@ export function formatKeyPath(path: readonly (string | number)[]): string {
   }
   let text = '';
   for (const key of path) {
-    text += typeof key === 'number' ? `[${key}]` : text === '' ? key : `.${key}`;
+    if (typeof key === 'number') {
+      text += `[${key}]`;
+    } else {
+      text += text === '' ? key : `.${key}`;
+    }
   }
   return text;
 }
@@ -106,7 +110,7 @@ export class BackendError extends FtError {
   }
 }
 
-/** Raised when a config asks a backend for something its capabilities exclude. */
+/** Raised when a config requests something that the backend's capabilities exclude. */
 export class UnsupportedError extends FtError {
   constructor(message: string) {
     super('UNSUPPORTED', message);

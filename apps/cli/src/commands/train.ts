@@ -19,8 +19,8 @@ export interface TrainCommandOptions {
 }
 
 /**
- * Returns a SIGINT handler: the first call aborts `controller`, so training stops after the
- * current step and saves; any later call runs `second`, which exits at once.
+ * Returns a SIGINT handler. The first call aborts `controller`, so training stops after the
+ * current step and saves. Any later call runs `second`, which exits at once.
  */
 export function createInterruptHandler(controller: AbortController, actions: { first: () => void; second: () => void }): () => void {
   return () => {

@@ -4,13 +4,13 @@ import type { Logger } from '../logging/logger.js';
 import type { NamedArrays } from '../tensors/named-arrays.js';
 import type { Batch, ModelDescription, TextEncoderDescription, TrainingBatch } from './model-description.js';
 
-/** What a backend can do; core checks a config against it before any work starts. */
+/** Capabilities of a backend, which core checks a config against before any work starts. */
 export interface BackendCapabilities {
   /** Text encoder types this backend runs, and whether each can be fine-tuned. */
   readonly encoders: Readonly<Record<string, { readonly trainable: boolean }>>;
   /** Whether half-precision training works on the runtime and device in use. */
   readonly mixedPrecision: boolean;
-  /** Why mixed precision is unavailable, shown in the warning when a config asks for it. */
+  /** Reason mixed precision is unavailable, shown in the warning when a config requests it. */
   readonly mixedPrecisionUnavailableReason?: string;
   /** True when the model runs on a GPU or other accelerator; `batch_size: auto` caps CPU runs at 128 rows. */
   readonly accelerator?: boolean;

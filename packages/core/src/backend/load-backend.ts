@@ -14,7 +14,7 @@ export const BUILTIN_BACKEND_PACKAGES: Readonly<Record<string, string>> = {
   onnx: '@ft/backend-onnx',
 };
 
-/** Keys of the `backend` section that core itself reads, so a backend's schema never sees them. */
+/** Keys of the `backend` section that core itself reads, which are removed before a backend's schema validates the rest. */
 const CORE_BACKEND_KEYS = ['type', 'cache_dir', 'trainer'];
 
 /** Returns the npm package name that serves `backend.type`. */
@@ -77,7 +77,7 @@ export function parseBackendOptions<Options>(descriptor: BackendDescriptor<Optio
   const own = Object.fromEntries(Object.entries(section).filter(([key]) => !CORE_BACKEND_KEYS.includes(key)));
   const result = descriptor.optionsSchema.safeParse(own);
   if (!result.success) {
-    // The backend's schema never sees core's keys, so a misspelt core key gets its hint here.
+    // Core's keys are removed before the backend's schema runs, so a misspelt core key gets its hint here.
     const issues = toConfigIssues(descriptor.optionsSchema, own, result.error.issues, ['backend']).map((issue) => {
       const key = issue.path[1];
       const suggestion = typeof key === 'string' ? closestKey(key, CORE_BACKEND_KEYS) : undefined;

@@ -84,7 +84,7 @@ describe('encodeSplits', () => {
   it('rejects an unknown label with file and line', async () => {
     const error = await encode(`${header}a,red,yes,1,x\nb,red,no,2,y\n`, `${header}c,red,yes,1,x\nd,red,no,2,z\n`).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(DataError);
-    expect((error as Error).message).toMatch(/data\.csv, line 3: category output "label" holds "z", which is not in its vocabulary from the training data \(x, y\)/);
+    expect((error as Error).message).toMatch(/data\.csv, line 3: category output "label" contains "z", which is not in its vocabulary from the training data \(x, y\)/);
   });
 
   it('rejects a missing column and lists the columns', async () => {
@@ -92,11 +92,11 @@ describe('encodeSplits', () => {
   });
 
   it('rejects a non-numeric number', async () => {
-    await expect(encode(`${header}a,red,yes,big,x\nb,red,no,2,y\n`)).rejects.toThrow(/line 2: number feature "size" holds "big"/);
+    await expect(encode(`${header}a,red,yes,big,x\nb,red,no,2,y\n`)).rejects.toThrow(/line 2: number feature "size" contains "big"/);
   });
 
   it('rejects a non-boolean binary value', async () => {
-    await expect(encode(`${header}a,red,maybe,1,x\nb,red,no,2,y\n`)).rejects.toThrow(/line 2: binary feature "flag" holds "maybe"/);
+    await expect(encode(`${header}a,red,maybe,1,x\nb,red,no,2,y\n`)).rejects.toThrow(/line 2: binary feature "flag" contains "maybe"/);
   });
 
   it('rejects a single-class target', async () => {

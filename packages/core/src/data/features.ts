@@ -5,7 +5,7 @@ import { DataError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { RowSet, SplitName } from './sources.js';
 
-/** What a run learned about each column from the training split; saved as `training_set_metadata.json`. */
+/** Statistics a run learned about each column from the training split, saved as `training_set_metadata.json`. */
 export type FeatureMetadata =
   | { readonly type: 'text'; readonly column: string }
   | { readonly type: 'category'; readonly column: string; readonly vocabulary: readonly string[]; readonly frequencies: readonly number[] }
@@ -82,14 +82,14 @@ function parseBinary(value: string, fallbackTrueLabel: string | null, rows: RowS
     return 0;
   }
   throw new DataError(
-    `${where(rows, index)}: binary feature "${feature.name}" holds "${value}", which is not a boolean (true/false, yes/no, 1/0). Set preprocessing.fallback_true_label to the value that means true, or make the feature a category.`,
+    `${where(rows, index)}: binary feature "${feature.name}" contains "${value}", which is not a boolean (true/false, yes/no, 1/0). Set preprocessing.fallback_true_label to the value that means true, or make the feature a category.`,
   );
 }
 
 function parseNumber(value: string, rows: RowSet, index: number, feature: Feature): number {
   const number = Number(value.trim());
   if (!Number.isFinite(number)) {
-    throw new DataError(`${where(rows, index)}: number feature "${feature.name}" holds "${value}", which is not a finite number.`);
+    throw new DataError(`${where(rows, index)}: number feature "${feature.name}" contains "${value}", which is not a finite number.`);
   }
   return number;
 }
@@ -111,6 +111,14 @@ function rowsToKeep(features: readonly [Feature, Role][], rows: RowSet, logger: 
     logger.warn(`Dropped ${count} row(s) of ${rows.file} (${rows.split}) with no value for "${name}".`);
   }
   return keep;
+}
+
+/** Orders strings by UTF-16 code units, which unlike localeCompare does not depend on the machine's locale. */
+function compareCodePoints(a: string, b: string): number {
+  if (a === b) {
+    return 0;
+  }
+  return a < b ? -1 : 1;
 }
 
 function mode(values: readonly string[]): string {
@@ -147,7 +155,7 @@ function buildMetadata(features: readonly [Feature, Role][], training: RowSet, k
         }
         const fixed = feature.preprocessing.vocab;
         // Frequent classes first, then by name, so the vocabulary does not depend on row order.
-        const learned = [...counts.keys()].sort((a, b) => counts.get(b)! - counts.get(a)! || (a < b ? -1 : a > b ? 1 : 0));
+        const learned = [...counts.keys()].sort((a, b) => counts.get(b)! - counts.get(a)! || compareCodePoints(a, b));
         let vocabulary = fixed !== undefined ? [...fixed] : learned;
         if (role === 'input') {
           vocabulary = [UNKNOWN_CATEGORY, ...vocabulary.filter((value) => value !== UNKNOWN_CATEGORY)];
@@ -225,7 +233,9 @@ function encodeSplit(
     }
 
     if (meta.type === 'category') {
-      const fill = strategy === 'fill_with_mode' ? meta.vocabulary[role === 'input' ? 1 : 0] ?? UNKNOWN_CATEGORY : (feature.preprocessing as { fill_value: string }).fill_value;
+      // The most frequent class is index 0 of an output vocabulary and index 1 of an input one, after <UNK>.
+      const mostFrequent = meta.vocabulary[role === 'input' ? 1 : 0] ?? UNKNOWN_CATEGORY;
+      const fill = strategy === 'fill_with_mode' ? mostFrequent : (feature.preprocessing as { fill_value: string }).fill_value;
       const lookup = new Map(meta.vocabulary.map((value, index) => [value, index]));
       const indices = new Int32Array(raw.length);
       raw.forEach((value, position) => {
@@ -238,7 +248,7 @@ function encodeSplit(
         } else {
           const source = (feature.preprocessing as { vocab?: string[] }).vocab !== undefined ? 'preprocessing.vocab' : 'the training data';
           throw new DataError(
-            `${where(rows, keep[position]!)}: category output "${feature.name}" holds "${label}", which is not in its vocabulary from ${source} (${meta.vocabulary.join(', ')}). Add the class to preprocessing.vocab, make sure the training split contains it, or fix the row.`,
+            `${where(rows, keep[position]!)}: category output "${feature.name}" contains "${label}", which is not in its vocabulary from ${source} (${meta.vocabulary.join(', ')}). Add the class to preprocessing.vocab, make sure the training split contains it, or fix the row.`,
           );
         }
       });

@@ -58,7 +58,7 @@ async function loadEncoder(
     return { encoder, tokenizer, sourceDirectory: directory, identity };
   }
 
-  // A local folder is used as it is; a Hub id such as `google/bert_uncased_L-4_H-256_A-4` is
+  // A local folder is used as it is. A Hub id such as `google/bert_uncased_L-4_H-256_A-4` is
   // downloaded into the Hugging Face cache, or found there when offline.
   const directory = await resolvePretrainedFolder(settings.pretrained_model_name_or_path!, {
     baseDirectory,

@@ -27,7 +27,7 @@ import { train, type StopReason, type TrainingCallbacks, type TrainingProgress, 
 import { prepareTextInput, type PreparedTextInput, type ProgressListener } from './text-inputs.js';
 import { resolveBatchSizes } from './tune-batch-sizes.js';
 
-/** What to train: a config (file or object), the data, and where the results go. */
+/** Request to train: a config (file or object), the data, and the folder for results. */
 export interface TrainRunRequest extends DatasetSources {
   /** Path of a YAML config file. */
   readonly configPath?: string;
@@ -74,7 +74,7 @@ function readSources(recorded: RecordedDatasetSources): DatasetSources {
   };
 }
 
-/** What `description.json` records at the start of a run, which is everything `resumeFrom` needs. */
+/** Record that `description.json` keeps from the start of a run, which is everything `resumeFrom` needs. */
 interface RunDescription {
   readonly command: readonly string[];
   readonly random_seed: number;
@@ -94,7 +94,7 @@ async function readRunDescription(runDirectory: string): Promise<RunDescription>
   }
 }
 
-/** Where a run's results are, and its headline numbers. */
+/** Location of a run's results, and its headline numbers. */
 export interface TrainRunResult {
   readonly runDirectory: string;
   readonly config: FtConfig;

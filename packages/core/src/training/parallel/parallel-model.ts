@@ -282,7 +282,7 @@ export class ParallelModel implements ModelHandle {
    */
   async applyGradients(gradients: NamedArrays, learningRate: number): Promise<void> {
     const shared = toShared(gradients);
-    // The workers update while the main thread updates its own replica; every replica reads the
+    // The workers update while the main thread updates its own replica. Every replica reads the
     // same averaged gradients and none writes them, so the order does not change any result.
     const remote = Promise.all(this.replicas.map((replica) => replica.request({ id: replica.newId(), type: 'applyGradients', gradients: shared, learningRate })));
     remote.catch(() => undefined);

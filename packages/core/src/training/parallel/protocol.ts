@@ -1,7 +1,7 @@
 import type { ModelDescription, TrainingBatch } from '../../backend/model-description.js';
 import type { NamedArrays } from '../../tensors/named-arrays.js';
 
-/** What a worker thread needs to start a backend and build its replica. */
+/** Start-up data of a worker thread: what it needs to start a backend and build its replica. */
 export interface WorkerInit {
   readonly rank: number;
   /** `backend.type`, imported by package name as {@link loadBackendDescriptor} does. */
@@ -21,7 +21,7 @@ export type WorkerRequest =
   | { readonly id: number; readonly type: 'exportState' }
   | { readonly id: number; readonly type: 'exportWeights' };
 
-/** A worker's response: the result of request `id`, or the error it raised. Id 0 answers the start-up. */
+/** A worker's response: the result of request `id`, or the error it raised. Id 0 is the reply to the start-up. */
 export type WorkerResponse =
   | { readonly id: number; readonly ok: true; readonly result: unknown }
   | { readonly id: number; readonly ok: false; readonly error: { readonly name: string; readonly message: string; readonly stack?: string } };
