@@ -55,4 +55,19 @@ describe('loadSplits sampling', () => {
     expect(splits.training.rows).toHaveLength(14 + 28);
     expect(splits.test!.rows).toHaveLength(20);
   });
+
+  it('balances a target read with fallback_true_label', async () => {
+    const lines = ['x,label', ...Array.from({ length: 50 }, (_, i) => `${i},${i % 5 === 0 ? 'spam' : 'ham'}`)];
+    const folder = await mkdtemp(path.join(tmpdir(), 'ft-sampling-'));
+    const file = path.join(folder, 'data.csv');
+    await writeFile(file, `${lines.join('\n')}\n`);
+    const spamConfig = validateConfig({
+      input_features: [{ name: 'x', type: 'number' }],
+      output_features: [{ name: 'label', type: 'binary', preprocessing: { fallback_true_label: 'spam' } }],
+      preprocessing: { oversample_minority: 1 },
+    });
+    const splits = await loadSplits(spamConfig, { trainingSet: file }, new Random(3));
+    expect(splits.training.rows.filter((row) => row.label === 'spam')).toHaveLength(40);
+    expect(splits.training.rows).toHaveLength(80);
+  });
 });

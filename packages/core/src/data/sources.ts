@@ -121,7 +121,8 @@ export async function loadSplits(
   const target = config.output_features[0]!;
   if (oversample !== null || undersample !== null) {
     const balancing: Balancing = oversample !== null ? { kind: 'oversample_minority', ratio: oversample } : { kind: 'undersample_majority', ratio: undersample! };
-    splits.training = balanceTraining(splits.training, target.column ?? target.name, balancing, random);
+    const fallbackTrueLabel = target.type === 'binary' ? (target.preprocessing.fallback_true_label ?? null) : null;
+    splits.training = balanceTraining(splits.training, target.column ?? target.name, fallbackTrueLabel, balancing, random);
   }
   return splits;
 }
