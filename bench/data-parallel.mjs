@@ -12,24 +12,10 @@
 import os from 'node:os';
 
 import tfjsBackend from '@ft/backend-tfjs';
-import { combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema, ParallelModel } from '@ft/core';
+import { BERT_BASE_ARCHITECTURE, combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema, ParallelModel } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
 
-const ARCHITECTURE = {
-  vocab_size: 30522,
-  hidden_size: 128,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  intermediate_size: 512,
-  hidden_act: 'gelu',
-  hidden_dropout_prob: 0.1,
-  attention_probs_dropout_prob: 0.1,
-  max_position_embeddings: 512,
-  type_vocab_size: 2,
-  initializer_range: 0.02,
-  layer_norm_eps: 1e-12,
-  pad_token_id: 0,
-};
+const ARCHITECTURE = { ...BERT_BASE_ARCHITECTURE, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 512 };
 const SEQUENCE_LENGTH = 64;
 const ROWS_PER_REPLICA = 16;
 const WARMUP_STEPS = 2;

@@ -17,22 +17,8 @@ import * as ort from 'onnxruntime-node';
 
 import { buildModelGraph, buildUpdateGraph } from '../packages/backend-onnx/dist/model/model-graph.js';
 import { OnnxModel } from '../packages/backend-onnx/dist/model/onnx-model.js';
+import { BERT_MINI } from './shapes.mjs';
 
-const BERT_MINI = {
-  vocab_size: 30522,
-  hidden_size: 256,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  intermediate_size: 1024,
-  hidden_act: 'gelu',
-  hidden_dropout_prob: 0.1,
-  attention_probs_dropout_prob: 0.1,
-  max_position_embeddings: 512,
-  type_vocab_size: 2,
-  initializer_range: 0.02,
-  layer_norm_eps: 1e-12,
-  pad_token_id: 0,
-};
 const ROWS = 16;
 const LENGTH = 128;
 const runs = Number(process.argv[2] ?? 5);

@@ -22,22 +22,8 @@ import onnxBackend from '@ft/backend-onnx';
 import tfjsBackend from '@ft/backend-tfjs';
 import { combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
+import { BERT_MINI } from './shapes.mjs';
 
-const BERT_MINI = {
-  vocab_size: 30522,
-  hidden_size: 256,
-  num_hidden_layers: 4,
-  num_attention_heads: 4,
-  intermediate_size: 1024,
-  hidden_act: 'gelu',
-  hidden_dropout_prob: 0.1,
-  attention_probs_dropout_prob: 0.1,
-  max_position_embeddings: 512,
-  type_vocab_size: 2,
-  initializer_range: 0.02,
-  layer_norm_eps: 1e-12,
-  pad_token_id: 0,
-};
 
 /** Returns the median milliseconds of `runs` calls after `warmup` untimed calls. */
 async function median(run, { warmup, runs }) {

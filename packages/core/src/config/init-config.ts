@@ -2,6 +2,8 @@ import path from 'node:path';
 
 import { Document, isMap, isScalar, type Pair, type YAMLMap } from 'yaml';
 
+import { FALSE_STRINGS, TRUE_STRINGS } from '../data/booleans.js';
+import { FIXED_SPLIT_VALUES } from '../data/split.js';
 import { readCsv } from '../data/csv.js';
 import { FtError } from '../errors.js';
 import type { FeatureType } from './features.js';
@@ -26,15 +28,6 @@ export interface InitConfigResult {
   readonly notes: string[];
 }
 
-/**
- * Spellings that data preparation reads as booleans, compared in lower case.
- * NOTE: mirrors TRUE_STRINGS and FALSE_STRINGS in data/features.ts; keep them in step.
- */
-const TRUE_STRINGS = new Set(['true', 't', 'yes', 'y', '1', '1.0', 'on']);
-const FALSE_STRINGS = new Set(['false', 'f', 'no', 'n', '0', '0.0', 'off']);
-
-/** Values a fixed split column may hold, as data/split.ts reads them. */
-const SPLIT_VALUES = new Set(['0', '1', '2', 'train', 'training', 'validation', 'val', 'test']);
 
 /** Integer columns with at most this many distinct values, some repeated, are read as category codes (a 1-5 rating). */
 const MAX_INTEGER_CODES = 10;
@@ -107,7 +100,7 @@ function inferColumn(stats: ColumnStats, isTarget: boolean): Inference {
   if (values.length === 0) {
     return isTarget ? { kind: 'feature', type: 'category', reason: 'the column is empty, so nothing could be inferred' } : { kind: 'skip', reason: 'skipped: the column is empty' };
   }
-  if (!isTarget && stats.name.toLowerCase() === 'split' && distinct.every((value) => SPLIT_VALUES.has(value.toLowerCase()))) {
+  if (!isTarget && stats.name.toLowerCase() === 'split' && distinct.every((value) => FIXED_SPLIT_VALUES[value.toLowerCase()] !== undefined)) {
     return { kind: 'split', reason: `used as the fixed split column (values ${listValues(distinct)}), so preprocessing.split is {type: fixed}` };
   }
   if (!isTarget) {

@@ -1,5 +1,7 @@
 import { Document, isMap, isScalar, visit, type Pair } from 'yaml';
 
+import { defaultMissingValueStrategy } from '../data/features.js';
+import { defaultEvalBatchSize } from '../training/batch-size.js';
 import type { InputFeature, OutputFeature } from './features.js';
 import { DEFAULT_VALIDATION_METRIC } from './metrics-catalog.js';
 import { resolveLearningRate } from './resolve.js';
@@ -23,24 +25,12 @@ export interface RenderConfigOptions {
   readonly backendOptions?: Readonly<Record<string, unknown>>;
 }
 
-/**
- * Returns the missing-value strategy that data preparation applies when a feature leaves it
- * unset: outputs drop rows without a target, inputs are filled.
- * NOTE: mirrors `missingStrategy` in data/features.ts; keep the two in step.
- */
-function defaultMissingValueStrategy(feature: InputFeature | OutputFeature, role: 'input' | 'output'): string {
-  if (role === 'output') {
-    return 'drop_row';
-  }
-  return { text: 'fill_with_const', category: 'fill_with_const', binary: 'fill_with_false', number: 'fill_with_const' }[feature.type];
-}
-
 function withMissingValueStrategy<Feature extends InputFeature | OutputFeature>(feature: Feature, role: 'input' | 'output'): Feature {
   const preprocessing = feature.preprocessing as { missing_value_strategy?: string };
   if (preprocessing.missing_value_strategy !== undefined) {
     return feature;
   }
-  return { ...feature, preprocessing: { ...preprocessing, missing_value_strategy: defaultMissingValueStrategy(feature, role) } };
+  return { ...feature, preprocessing: { ...preprocessing, missing_value_strategy: defaultMissingValueStrategy(feature.type, role) } };
 }
 
 /**
@@ -66,8 +56,7 @@ export function renderConfig(config: FtConfig, options: RenderConfigOptions = {}
     trainer: {
       ...trainer,
       learning_rate: resolveLearningRate(config).value,
-      // NOTE: the same rule as resolveBatchSizes in pipeline/tune-batch-sizes.ts.
-      eval_batch_size: trainer.eval_batch_size ?? (trainer.batch_size === 'auto' ? 'auto' : Math.max(trainer.batch_size, 128)),
+      eval_batch_size: trainer.eval_batch_size ?? (trainer.batch_size === 'auto' ? 'auto' : defaultEvalBatchSize(trainer.batch_size)),
       validation_field: validationField,
       validation_metric: validationMetric,
     },

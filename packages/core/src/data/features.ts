@@ -3,6 +3,7 @@ import type { FtConfig } from '../config/schema.js';
 import type { InputBatch, TargetBatch } from '../backend/model-description.js';
 import { DataError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
+import { readBoolean } from './booleans.js';
 import type { RowSet, SplitName } from './sources.js';
 
 /** Statistics a run learned about each column from the training split, saved as `training_set_metadata.json`. */
@@ -34,8 +35,6 @@ export interface EncodedSplit {
 /** Unknown category values of an input map to this entry, which is always index 0. */
 export const UNKNOWN_CATEGORY = '<UNK>';
 
-const TRUE_STRINGS = new Set(['true', 't', 'yes', 'y', '1', '1.0', 'on']);
-const FALSE_STRINGS = new Set(['false', 'f', 'no', 'n', '0', '0.0', 'off']);
 
 type Feature = InputFeature | OutputFeature;
 type Role = 'input' | 'output';
@@ -48,15 +47,17 @@ function where(rows: RowSet, index: number): string {
 }
 
 /** Missing-value strategy after role defaults: outputs drop rows without a target, inputs fill. */
-function missingStrategy(feature: Feature, role: Role): string {
-  const configured = (feature.preprocessing as { missing_value_strategy?: string }).missing_value_strategy;
-  if (configured !== undefined) {
-    return configured;
-  }
+/** Returns the missing-value strategy of a feature that leaves it unset: outputs drop rows without a target, inputs are filled. */
+export function defaultMissingValueStrategy(type: Feature['type'], role: Role): string {
   if (role === 'output') {
     return 'drop_row';
   }
-  return { text: 'fill_with_const', category: 'fill_with_const', binary: 'fill_with_false', number: 'fill_with_const' }[feature.type];
+  return { text: 'fill_with_const', category: 'fill_with_const', binary: 'fill_with_false', number: 'fill_with_const' }[type];
+}
+
+function missingStrategy(feature: Feature, role: Role): string {
+  const configured = (feature.preprocessing as { missing_value_strategy?: string }).missing_value_strategy;
+  return configured ?? defaultMissingValueStrategy(feature.type, role);
 }
 
 function checkColumns(features: readonly Feature[], rows: RowSet): void {
@@ -71,15 +72,9 @@ function checkColumns(features: readonly Feature[], rows: RowSet): void {
 }
 
 function parseBinary(value: string, fallbackTrueLabel: string | null, rows: RowSet, index: number, feature: Feature): number {
-  const normalized = value.trim().toLowerCase();
-  if (fallbackTrueLabel !== null) {
-    return value.trim() === fallbackTrueLabel ? 1 : 0;
-  }
-  if (TRUE_STRINGS.has(normalized)) {
-    return 1;
-  }
-  if (FALSE_STRINGS.has(normalized)) {
-    return 0;
+  const parsed = readBoolean(value, fallbackTrueLabel);
+  if (parsed !== undefined) {
+    return parsed ? 1 : 0;
   }
   throw new DataError(
     `${where(rows, index)}: binary feature "${feature.name}" contains "${value}", which is not a boolean (true/false, yes/no, 1/0). Set preprocessing.fallback_true_label to the value that means true, or make the feature a category.`,

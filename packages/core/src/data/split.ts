@@ -47,7 +47,8 @@ export function randomSplit(rows: number, probabilities: readonly [number, numbe
   };
 }
 
-const FIXED_SPLIT_VALUES: Record<string, keyof SplitIndices> = {
+/** Values a fixed split column may contain, in lower case, and the split each one names. */
+export const FIXED_SPLIT_VALUES: Readonly<Record<string, keyof SplitIndices>> = {
   '0': 'training',
   '1': 'validation',
   '2': 'test',
@@ -71,7 +72,7 @@ export function fixedSplit(table: Table, column: string): SplitIndices {
     const target = FIXED_SPLIT_VALUES[value];
     if (target === undefined) {
       throw new DataError(
-        `${table.file}, line ${table.lines[index]}: split column "${column}" holds "${row[column]}"; use 0 (training), 1 (validation) or 2 (test).`,
+        `${table.file}, line ${table.lines[index]}: split column "${column}" contains "${row[column]}"; use 0 (training), 1 (validation) or 2 (test).`,
       );
     }
     split[target].push(index);

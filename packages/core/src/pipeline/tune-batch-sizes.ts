@@ -3,7 +3,7 @@ import type { InputBatch, TrainingBatch } from '../backend/model-description.js'
 import type { ResolvedTrainerConfig, TrainerConfig } from '../config/trainer.js';
 import { makeBatch, type PreparedSplit } from '../data/batcher.js';
 import type { Logger } from '../logging/logger.js';
-import { checkBatchSettings, renderBatchSizeAndAccumulation, tuneBatchSize, type BatchSizeTrial } from '../training/batch-size.js';
+import { checkBatchSettings, defaultEvalBatchSize, renderBatchSizeAndAccumulation, tuneBatchSize, type BatchSizeTrial } from '../training/batch-size.js';
 
 /** Timed steps per trial; the median is kept, because the first steps of a size include warm-up work. */
 const TIMED_STEPS = 3;
@@ -102,7 +102,7 @@ export async function resolveBatchSizes(
       evalBatchSize = Math.max(tuned.batchSize, batchSize as number);
       trials.evaluation = tuned.trials;
     } else {
-      evalBatchSize = trainer.eval_batch_size ?? Math.max(batchSize as number, 128);
+      evalBatchSize = trainer.eval_batch_size ?? defaultEvalBatchSize(batchSize as number);
     }
 
     const resolvedAccumulation = accumulation === 'auto' ? 1 : accumulation;

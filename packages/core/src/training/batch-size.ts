@@ -29,6 +29,11 @@ export function renderBatchSizeAndAccumulation(
   return { batchSize, accumulation };
 }
 
+/** Returns the evaluation batch size used when `eval_batch_size` is unset: at least the training batch, and at least 128 rows. */
+export function defaultEvalBatchSize(trainingBatchSize: number): number {
+  return Math.max(trainingBatchSize, 128);
+}
+
 /** Largest batch size the tuner may try on a CPU, where larger batches only add memory. */
 export const MAX_CPU_BATCH_SIZE = 128;
 /** Largest share of the training rows that one batch may hold, so an epoch keeps several steps. */

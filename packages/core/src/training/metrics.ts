@@ -55,10 +55,10 @@ export function rocAuc(scores: ArrayLike<number>, labels: ArrayLike<number>): nu
 }
 
 /**
- * Category metrics from logits `[rows × classes]`: cross-entropy loss, accuracy (the share of
- * rows predicted right), macro accuracy (mean recall per class, Ludwig's `accuracy`), hits@k
- * (reported only when there are more classes than k) and one-vs-rest macro ROC AUC over the
- * classes present.
+ * Computes category metrics from logits `[rows × classes]`. They are cross-entropy loss,
+ * accuracy (the share of rows predicted right), macro accuracy (mean recall per class, Ludwig's
+ * `accuracy`), hits@k (reported only with more classes than k), and one-vs-rest macro ROC AUC
+ * over the classes present.
  */
 export function categoryMetrics(logits: Float32Array, targets: Int32Array, numClasses: number, topK: number, classWeights: readonly number[] | null): MetricValues {
   const rows = targets.length;
@@ -68,10 +68,12 @@ export function categoryMetrics(logits: Float32Array, targets: Int32Array, numCl
   let hits = 0;
   const perClassTotal = new Float64Array(numClasses);
   const perClassCorrect = new Float64Array(numClasses);
+  const allProbabilities = new Float64Array(rows * numClasses);
 
   for (let i = 0; i < rows; i++) {
     const target = targets[i]!;
     const logProbabilities = logSoftmaxRow(logits, i * numClasses, numClasses);
+    logProbabilities.forEach((value, c) => (allProbabilities[i * numClasses + c] = Math.exp(value)));
     const weight = classWeights?.[target] ?? 1;
     loss -= weight * logProbabilities[target]!;
     weightSum += weight;
@@ -99,10 +101,6 @@ export function categoryMetrics(logits: Float32Array, targets: Int32Array, numCl
   // One-vs-rest ROC AUC per class present in the targets, from softmax probabilities.
   let aucSum = 0;
   let aucClasses = 0;
-  const allProbabilities = new Float64Array(rows * numClasses);
-  for (let i = 0; i < rows; i++) {
-    logSoftmaxRow(logits, i * numClasses, numClasses).forEach((value, c) => (allProbabilities[i * numClasses + c] = Math.exp(value)));
-  }
   const probabilities = new Float64Array(rows);
   const isClass = new Uint8Array(rows);
   for (let c = 0; c < numClasses; c++) {
