@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 
 import { EXAMPLE_DIRECTORY, runCli, workspace } from './helpers.js';
 
-/** The SST-2 example, sampled down so that a test run embeds a few hundred sentences. */
+/** Returns a config for the SST-2 example, sampled down so that a test run embeds a few hundred sentences. */
 function sst2Config(extra: string): string {
   const data = (file: string): string => JSON.stringify(path.join(EXAMPLE_DIRECTORY, file));
   return `dataset:

@@ -42,7 +42,8 @@ export async function checkGradient(
     values[name] = builder.input(name, 'float32', shape);
   }
   for (const [name, tensor] of Object.entries(fixed)) {
-    values[name] = builder.input(name, tensor.type === 'float32' ? 'float32' : tensor.type === 'bool' ? 'bool' : (tensor.type as 'int32' | 'int64'), tensor.dims);
+    const dtype = tensor.type as 'float32' | 'bool' | 'int32' | 'int64';
+    values[name] = builder.input(name, dtype, tensor.dims);
   }
 
   const result = build(builder, values);

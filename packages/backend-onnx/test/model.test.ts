@@ -24,7 +24,7 @@ function description(overrides: Partial<ModelDescription> = {}): ModelDescriptio
   };
 }
 
-/** A batch where the label is x > 0 and the score is 2x. */
+/** Builds a batch where the label is x > 0 and the score is 2x. */
 function batch(rows: number, offset = 0): TrainingBatch {
   const x = Float32Array.from({ length: rows }, (_, i) => Math.sin(i * 1.7 + offset) * 2);
   return {

@@ -1,7 +1,8 @@
 /**
  * The forward pass of Hugging Face `BertModel` as ONNX graph nodes, with the same math as the
- * tfjs backend's BertEncoder: exact GELU via Erf, LayerNorm with the biased variance, padded
- * keys masked with the most negative float32, token type 0 everywhere and positions from 0.
+ * tfjs backend's BertEncoder. GELU is exact (via Erf) and LayerNorm uses the biased variance.
+ * Padded keys are masked with the most negative float32, token types are 0 everywhere and
+ * positions start at 0.
  *
  * Weights come from a callback, so the same graph serves frozen inference (weights as
  * initializers) and fine-tuning (weights as graph inputs that the gradient reaches).

@@ -219,7 +219,10 @@ const RULES: Record<string, Rule> = {
     const transposedB = node.attributes.transB === 1;
     // y = a·bᵀ + c: da = g·b, db = gᵀ·a. Without transB: da = g·bᵀ, db = aᵀ·g.
     const gradientA = needed[0] ? builder.matMul(g!, transposedB ? b : builder.transposeLast(b)) : null;
-    const gradientB = needed[1] ? (transposedB ? builder.matMul(builder.transposeLast(g!), a) : builder.matMul(builder.transposeLast(a), g!)) : null;
+    let gradientB: Value | null = null;
+    if (needed[1]) {
+      gradientB = transposedB ? builder.matMul(builder.transposeLast(g!), a) : builder.matMul(builder.transposeLast(a), g!);
+    }
     const gradientC = c !== undefined && needed[2] ? reduceToShape(builder, g!, c) : null;
     return [gradientA, gradientB, gradientC];
   },

@@ -1,6 +1,6 @@
 import * as ort from 'onnxruntime-node';
 
-/** How every session of one backend is created: device, threads and graph optimization. */
+/** Settings of every session of one backend: device, threads and graph optimization. */
 export interface SessionSettings {
   /** ONNX Runtime execution provider names in order of preference, for example `['cpu']`. */
   readonly executionProviders: readonly string[];

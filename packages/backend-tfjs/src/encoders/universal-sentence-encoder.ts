@@ -76,7 +76,7 @@ export class UniversalSentenceEncoder {
         }
       }
       // The graph infers the batch size from the largest row index, so a row without tokens
-      // (an empty text) still needs one entry; it gets the unknown piece, id 0.
+      // (an empty text) still needs one entry. It gets the unknown piece, id 0.
       if (count === 0) {
         indices.push(row, 0);
         values.push(0);

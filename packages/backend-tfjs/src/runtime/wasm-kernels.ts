@@ -4,7 +4,7 @@
  * - `UnsortedSegmentSum` is not registered for `wasm`, and the gradient of `gather` (every
  *   embedding lookup) calls it, so backprop through an embedding fails without it.
  * - `BatchMatMul` on `wasm` takes the XNNPACK path only when both inputs have batch size 1 and
- *   neither is transposed. Every other call runs a scalar loop in C++. Backprop asks for
+ *   neither is transposed. Every other call runs a scalar loop in C++. Backprop requests
  *   transposed operands on every matMul, so the wrapper transposes explicitly and folds batch
  *   dimensions into 2-D products that XNNPACK handles.
  *

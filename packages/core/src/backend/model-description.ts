@@ -62,7 +62,7 @@ export type OutputDescription =
   | { readonly name: string; readonly kind: 'binary'; readonly lossWeight: number; readonly positiveClassWeight: number | null }
   | { readonly name: string; readonly kind: 'number'; readonly lossWeight: number; readonly loss: 'mean_squared_error' | 'mean_absolute_error' };
 
-/** Everything a backend needs to build a trainable model; it never sees YAML or CSV files. */
+/** Everything a backend needs to build a trainable model, which never reads YAML or CSV files. */
 export interface ModelDescription {
   readonly inputs: readonly InputDescription[];
   readonly combiner: CombinerConfig;

@@ -6,7 +6,7 @@ function isPlainObject(value: unknown): value is PlainObject {
 
 /**
  * Merges a default sub-section (an encoder, decoder, loss or preprocessing block) under a
- * feature's own. The feature wins key by key; a feature block whose `type` differs from the
+ * feature's own. The feature wins key by key. A feature block whose `type` differs from the
  * default's replaces the default whole, because settings of one encoder type rarely mean
  * anything for another.
  */

@@ -1,6 +1,6 @@
 import type { FtConfig } from './schema.js';
 
-/** Where a learning rate came from, for logs and the resolved config. */
+/** Source of a learning rate, for logs and the resolved config. */
 export interface ResolvedLearningRate {
   readonly value: number;
   readonly reason: string;

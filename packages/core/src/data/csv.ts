@@ -15,7 +15,7 @@ export interface Table {
 }
 
 /**
- * Reads a CSV file with a header row. The file is parsed as a stream, so memory holds the rows
+ * Reads a CSV file with a header row. The file is parsed as a stream, so memory keeps the rows
  * once and never the whole text. Quoted fields may span lines; the reported line is where the
  * row starts.
  */

@@ -90,9 +90,9 @@ async function loadEncoder(
 }
 
 /**
- * Tokenizes every split of a text input and, when `cache_encoder_embeddings` is on for a frozen
- * encoder, replaces the token ids by the encoder's embeddings, read from the cache when a run
- * with the same encoder and the same token ids already computed them.
+ * Tokenizes every split of a text input. When `cache_encoder_embeddings` is on for a frozen
+ * encoder, it then replaces the token ids by the encoder's embeddings. They are read from the
+ * cache when a run with the same encoder and the same token ids already computed them.
  */
 export async function prepareTextInput(
   feature: TextInputFeature,

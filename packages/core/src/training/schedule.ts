@@ -13,7 +13,7 @@ export interface ScheduleContext {
  * Returns the warmup length in steps: `warmup_fraction × total_steps` or
  * `warmup_evaluations × steps_per_checkpoint`, whichever is longer. With `warmup_rounding: ceil`
  * (the default) it is rounded up to whole steps, as Hugging Face's Trainer does, so a schedule
- * here matches `get_linear_schedule_with_warmup`; `exact` keeps the fraction, as Ludwig does.
+ * here matches `get_linear_schedule_with_warmup`. `exact` keeps the fraction, as Ludwig does.
  */
 export function warmupSteps(config: LearningRateSchedulerConfig, context: ScheduleContext): number {
   const fromFraction = config.warmup_fraction * context.totalSteps;

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { trainerSchema, type ResolvedTrainerConfig } from '../config/trainer.js';
 import { planTraining } from './trainer.js';
 
-/** A trainer config with numeric batch settings, as the training loop receives it. */
+/** Parses a trainer config and gives it numeric batch settings, as the training loop receives it. */
 const trainer = (keys: Record<string, unknown>): ResolvedTrainerConfig => {
   const parsed = trainerSchema.parse(keys);
   const batchSize = parsed.batch_size as number;

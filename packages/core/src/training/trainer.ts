@@ -223,10 +223,10 @@ function scale(arrays: NamedArrays, factor: number): NamedArrays {
 }
 
 /**
- * Trains a built model: shuffled batches, the scheduled learning rate at every optimizer update,
- * evaluation and a `latest` checkpoint every evaluation period, a `best` checkpoint whenever the
- * validation metric improves (strictly), early stopping after `early_stop` evaluations without
- * improvement, and the best weights restored at the end.
+ * Trains a built model on shuffled batches, with the scheduled learning rate at every optimizer
+ * update. Every evaluation period it evaluates and writes a `latest` checkpoint, and a `best` one
+ * whenever the validation metric strictly improves. It stops early after `early_stop`
+ * evaluations without improvement, and restores the best weights at the end.
  */
 export async function train(options: TrainOptions): Promise<TrainingResult> {
   const { trainer, model, logger, callbacks = {} } = options;
