@@ -19,7 +19,8 @@ export function runCli(args: readonly string[], options: { cwd: string; env?: Re
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd,
-      env: { ...process.env, FT_CACHE_DIR: path.join(options.cwd, '.ft-cache'), ...options.env },
+      // picocolors colours output when CI is set, even into a pipe; the tests read plain text.
+      env: { ...process.env, FT_CACHE_DIR: path.join(options.cwd, '.ft-cache'), NO_COLOR: '1', ...options.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
