@@ -11,7 +11,7 @@ export { FtError, ConfigError, DataError, BackendError, UnsupportedError, EXIT_C
 export { createStreamLogger, createRecordingLogger, silentLogger, type Logger, type LogLevel, type RecordingLogger } from './logging/logger.js';
 
 // Arrays, checkpoints and tokenizers
-export { float32Array, int32Array, shapeSize, type NamedArray, type NamedArrays, type ArrayDType } from './tensors/named-arrays.js';
+export { allFinite, float32Array, int32Array, shapeSize, type NamedArray, type NamedArrays, type ArrayDType } from './tensors/named-arrays.js';
 export { BERT_BASE_ARCHITECTURE, type BertArchitecture } from './checkpoint/bert-config.js';
 export * from './checkpoint/index.js';
 export * from './hub/index.js';
@@ -19,7 +19,7 @@ export * from './text/index.js';
 export type { TextTokenizer, TokenizedBatch } from './text/tokenizer.js';
 
 // Backends
-export type { Backend, BackendCapabilities, BackendContext, BackendDescriptor, EncoderHandle, ForwardOutputs, ModelHandle, TrainStepResult } from './backend/backend.js';
+export type { Backend, BackendCapabilities, BackendContext, BackendDescriptor, EncoderHandle, ForwardOutputs, ModelHandle, TrainStepOptions, TrainStepResult } from './backend/backend.js';
 export { textEncoderOutputSize, DROPOUT_CALLS_STATE_KEY, ENCODER_DROPOUT_CALLS_STATE_PREFIX } from './backend/model-description.js';
 export type {
   Batch,
@@ -43,6 +43,7 @@ export { learningRateAt, warmupSteps, type ScheduleContext } from './training/sc
 export { referenceOptimizerStep, type ReferenceOptimizerState } from './training/optimizers/reference.js';
 export { binaryMetrics, categoryMetrics, numberMetrics, rocAuc, type MetricValues } from './training/metrics.js';
 export { Random, type RandomState } from './training/random.js';
+export { LossScaler, MIN_LOSS_SCALE, type LossScaleOptions, type LossScaleState } from './training/loss-scale.js';
 export { planTraining, train, type EvaluationEvent, type StepEvent, type StopReason, type TrainingCallbacks, type TrainingPlan, type TrainingResult, type TrainingStatistics } from './training/trainer.js';
 export type { SplitMetrics } from './training/evaluate.js';
 

@@ -7,15 +7,16 @@
  * fixed in the recorded shape (the builder keeps symbolic dimensions only for batch and
  * sequence sizes, which never broadcast).
  */
-import { GraphBuilder, GraphShapeError, formatShape, type Dim, type RecordedNode, type Value } from './builder.js';
+import { GraphBuilder, GraphShapeError, formatShape, isFloat, type Dim, type RecordedNode, type Value } from './builder.js';
 
 type Rule = (builder: GraphBuilder, node: RecordedNode, outputGradients: readonly (Value | null)[], needed: readonly boolean[]) => (Value | null)[];
 
 /**
  * Returns the gradient of the scalar `loss` with respect to each value of `wrt`, by name.
- * A value that `loss` does not depend on gets a zero gradient of its shape.
+ * A value that `loss` does not depend on gets a zero gradient of its shape. `seed` is the
+ * gradient of the loss itself, 1 by default; a loss scale for mixed precision goes there.
  */
-export function gradients(builder: GraphBuilder, loss: Value, wrt: readonly Value[]): Map<string, Value> {
+export function gradients(builder: GraphBuilder, loss: Value, wrt: readonly Value[], seed?: Value): Map<string, Value> {
   if (loss.shape.length !== 0) {
     throw new GraphShapeError('gradients', `the loss ${loss.name} must be a scalar, got shape ${formatShape(loss.shape)}.`);
   }
@@ -34,7 +35,7 @@ export function gradients(builder: GraphBuilder, loss: Value, wrt: readonly Valu
     const existing = accumulated.get(name);
     accumulated.set(name, existing === undefined ? gradient : builder.add(existing, gradient));
   };
-  accumulate(loss.name, builder.constant(1, [], 'loss_seed'));
+  accumulate(loss.name, seed ?? builder.constant(1, [], 'loss_seed'));
 
   builder.scope('grad', () => {
     for (let index = recorded.length - 1; index >= 0; index--) {
@@ -43,7 +44,7 @@ export function gradients(builder: GraphBuilder, loss: Value, wrt: readonly Valu
       if (outputGradients.every((gradient) => gradient === null)) {
         continue;
       }
-      const needed = node.inputs.map((input) => input !== null && input.dtype === 'float32' && reachable.has(input.name));
+      const needed = node.inputs.map((input) => input !== null && isFloat(input.dtype) && reachable.has(input.name));
       if (!needed.some(Boolean)) {
         continue;
       }
@@ -120,6 +121,10 @@ function recordedInts(node: RecordedNode, key: string): readonly number[] {
 
 const RULES: Record<string, Rule> = {
   Identity: (_builder, _node, [g]) => [g!],
+
+  // Between float types the gradient goes back through the opposite cast; autodiff asks for
+  // no other inputs, because integer and bool values carry no gradient.
+  Cast: (builder, node, [g]) => [builder.cast(g!, node.inputs[0]!.dtype)],
 
   Add: (builder, node, [g], needed) => node.inputs.map((input, i) => (needed[i] ? reduceToShape(builder, g!, input!) : null)),
 

@@ -15,13 +15,14 @@ export const OPSET_VERSION = 17;
 /** ONNX IR version 8, the newest that onnx-proto 8 (ONNX 1.10) encodes and enough for opset 17. */
 const IR_VERSION = 8;
 
-export type DType = 'float32' | 'int32' | 'int64' | 'bool';
+export type DType = 'float32' | 'float16' | 'int32' | 'int64' | 'bool';
 /** A dimension: a fixed size, or a symbolic name such as `batch` that the runtime fills in. */
 export type Dim = number | string;
 export type Shape = readonly Dim[];
 
 const ELEMENT_TYPES: Record<DType, number> = {
   float32: onnx.TensorProto.DataType.FLOAT,
+  float16: onnx.TensorProto.DataType.FLOAT16,
   int32: onnx.TensorProto.DataType.INT32,
   int64: onnx.TensorProto.DataType.INT64,
   bool: onnx.TensorProto.DataType.BOOL,
@@ -110,6 +111,22 @@ export function broadcastShapes(node: string, ...shapes: Shape[]): Dim[] {
   return result;
 }
 
+/** Returns true for the floating-point element types, the ones that carry gradients. */
+export function isFloat(dtype: DType): boolean {
+  return dtype === 'float32' || dtype === 'float16';
+}
+
+/** Options of a {@link GraphBuilder}. */
+export interface GraphBuilderOptions {
+  /**
+   * Element type in which {@link GraphBuilder.matMul} and {@link GraphBuilder.gemm} multiply
+   * float32 inputs. With `float16` they cast their inputs down and the product back up, as
+   * PyTorch's autocast does for mixed precision: matrix products run in half precision while
+   * softmax, normalization, losses and weights stay in float32. Default `float32`.
+   */
+  readonly matMulPrecision?: 'float32' | 'float16';
+}
+
 function sameDim(a: Dim, b: Dim): boolean {
   return a === b || typeof a === 'string' || typeof b === 'string';
 }
@@ -128,8 +145,13 @@ export class GraphBuilder {
   private counter = 0;
   /** Prefix of node and value names, set with {@link scope} so names read like `combiner/fc0/MatMul`. */
   private prefix = '';
+  /** Half-precision copies of float32 values, so a value that feeds several products is cast once. */
+  private readonly halfCopies = new Map<string, Value>();
 
-  constructor(readonly graphName: string) {}
+  constructor(
+    readonly graphName: string,
+    readonly options: GraphBuilderOptions = {},
+  ) {}
 
   /** Runs `build` with `name` appended to the prefix of every node it adds. */
   scope<T>(name: string, build: () => T): T {
@@ -320,8 +342,29 @@ export class GraphBuilder {
 
   // Linear algebra.
 
-  /** Numpy matmul for inputs of rank 2 or more; batch dimensions broadcast. */
+  /** Casts a float32 value to float16 once and returns the same copy on later calls. */
+  private half(x: Value): Value {
+    let copy = this.halfCopies.get(x.name);
+    if (copy === undefined) {
+      copy = this.cast(x, 'float16');
+      this.halfCopies.set(x.name, copy);
+    }
+    return copy;
+  }
+
+  /** True when a product of `inputs` runs in float16 under {@link GraphBuilderOptions.matMulPrecision}. */
+  private inHalfPrecision(...inputs: readonly Value[]): boolean {
+    return this.options.matMulPrecision === 'float16' && inputs.every((input) => input.dtype === 'float32');
+  }
+
+  /**
+   * Numpy matmul for inputs of rank 2 or more; batch dimensions broadcast. Float32 inputs are
+   * multiplied in float16 when the builder's `matMulPrecision` says so.
+   */
   matMul(a: Value, b: Value): Value {
+    if (this.inHalfPrecision(a, b)) {
+      return this.cast(this.matMul(this.half(a), this.half(b)), 'float32');
+    }
     const node = this.uniqueName('MatMul');
     if (a.shape.length < 2 || b.shape.length < 2) {
       throw new GraphShapeError(node, `inputs need rank 2 or more, got ${formatShape(a.shape)} and ${formatShape(b.shape)}.`);
@@ -336,8 +379,14 @@ export class GraphBuilder {
     return this.op('MatMul', [a, b], {}, { dtype: a.dtype, shape }, node);
   }
 
-  /** Gemm without scaling: a·b + c, or a·bᵀ + c with `transposeB` (a torch Linear weight `[out, in]`). */
+  /**
+   * Gemm without scaling: a·b + c, or a·bᵀ + c with `transposeB` (a torch Linear weight `[out, in]`).
+   * Like {@link matMul}, it runs in float16 when the builder's `matMulPrecision` says so.
+   */
   gemm(a: Value, b: Value, c: Value | null, transposeB: boolean): Value {
+    if (this.inHalfPrecision(a, b, ...(c === null ? [] : [c]))) {
+      return this.cast(this.gemm(this.half(a), this.half(b), c === null ? null : this.half(c), transposeB), 'float32');
+    }
     const node = this.uniqueName('Gemm');
     if (a.shape.length !== 2 || b.shape.length !== 2) {
       throw new GraphShapeError(node, `inputs must be 2-D, got ${formatShape(a.shape)} and ${formatShape(b.shape)}.`);

@@ -5,9 +5,14 @@
  * Graph inputs and outputs follow one naming scheme, which `onnx-model.ts` feeds and reads.
  * Inputs: weights by their weight names, `input.<input>` (or `input.<input>.ids` and `.mask`
  * for a trainable text encoder), `target.<output>`, `dropout.<site>`,
- * `optimizer.<weight>.<slot>` and `optimizer_scalar.<name>`. Outputs: `logits.<output>`,
- * `loss`, `loss.<output>`, `gradient.<weight>`, `updated.<weight>` and
- * `updated.optimizer.<weight>.<slot>`.
+ * `optimizer.<weight>.<slot>`, `optimizer_scalar.<name>` and, for mixed precision, `loss_scale`.
+ * Outputs: `logits.<output>`, `loss`, `loss.<output>`, `gradient.<weight>`, `updated.<weight>`,
+ * `updated.optimizer.<weight>.<slot>` and, for mixed precision, `gradients_finite`.
+ *
+ * With `mixedPrecision`, matrix products run in float16 (see `GraphBuilderOptions`), the
+ * backward pass starts from the loss scale instead of 1, and the gradients are divided by it
+ * again before clipping and the update. The training step's `gradients_finite` is false when
+ * any gradient overflowed; the model then discards the step's outputs.
  */
 import { ENCODER_WEIGHT_PREFIX, type ModelDescription, type OutputDescription } from '@ft/core';
 
@@ -80,7 +85,9 @@ export function combinerLayers(description: ModelDescription): CombinerLayer[] {
 /** Builds the forward, training-step or gradient graph of a model. */
 export function buildModelGraph(spec: ModelGraphSpec, mode: GraphMode): BuiltGraph {
   const { description } = spec;
-  const builder = new GraphBuilder(`ft_${mode}`);
+  // An exported model stays in float32, so it runs alike on every runtime and device.
+  const halfPrecision = description.mixedPrecision && mode !== 'predict';
+  const builder = new GraphBuilder(`ft_${mode}`, { matMulPrecision: halfPrecision ? 'float16' : 'float32' });
   const training = mode === 'train' || mode === 'gradients';
   const dropoutSites: DropoutSite[] = [];
   const dropoutMask = (site: string, rate: number, shape: Shape, counter: string): Value | undefined => {
@@ -152,14 +159,39 @@ export function buildModelGraph(spec: ModelGraphSpec, mode: GraphMode): BuiltGra
   builder.output(total, 'loss');
 
   const trainable = [...spec.weightShapes.keys()].map((name) => weights.get(name)!);
-  const gradientMap = gradients(builder, total, trainable);
-  const weightGradients = trainable.map((value) => gradientMap.get(value.name)!);
+  const lossScale = halfPrecision ? builder.input('loss_scale', 'float32', []) : undefined;
+  const gradientMap = gradients(builder, total, trainable, lossScale);
+  let weightGradients = trainable.map((value) => gradientMap.get(value.name)!);
+  if (lossScale !== undefined) {
+    weightGradients = builder.scope('unscale', () => {
+      const inverse = builder.div(builder.constant(1), lossScale);
+      const unscaled = weightGradients.map((gradient) => builder.mul(gradient, inverse));
+      // The gradients graph returns the gradients, which its caller checks after averaging.
+      if (mode === 'train') {
+        builder.output(allFiniteFlag(builder, unscaled), 'gradients_finite');
+      }
+      return unscaled;
+    });
+  }
   if (mode === 'gradients') {
     trainable.forEach((value, index) => builder.output(weightGradients[index]!, `gradient.${value.name}`));
   } else {
     addOptimizerUpdate(builder, spec, weights, weightGradients);
   }
   return { bytes: builder.toBytes(), dropoutSites };
+}
+
+/**
+ * Returns a bool scalar that is true when no element of `values` is Inf or NaN. One Inf or NaN
+ * anywhere makes the sum of all elements Inf or NaN, so only the scalar total needs the checks.
+ * A total beyond float32's range (about 3e38) counts as an overflow too; unscaled gradients that
+ * large mean divergence anyway.
+ */
+function allFiniteFlag(builder: GraphBuilder, values: readonly Value[]): Value {
+  const total = values.map((value) => builder.sumAll(value)).reduce((sum, value) => builder.add(sum, value));
+  const isInf = builder.op('IsInf', [total], {}, { dtype: 'bool', shape: [] });
+  const isNaN = builder.op('IsNaN', [total], {}, { dtype: 'bool', shape: [] });
+  return builder.op('Not', [builder.op('Or', [isInf, isNaN], {}, { dtype: 'bool', shape: [] })], {}, { dtype: 'bool', shape: [] });
 }
 
 /** Builds the graph that clips fed gradients `gradient.<weight>` and applies one update. */

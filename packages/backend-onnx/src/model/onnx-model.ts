@@ -10,6 +10,7 @@ import {
   type NamedArray,
   type NamedArrays,
   type TrainingBatch,
+  type TrainStepOptions,
   type TrainStepResult,
   DROPOUT_CALLS_STATE_KEY,
   ENCODER_DROPOUT_CALLS_STATE_PREFIX,
@@ -282,6 +283,19 @@ export class OnnxModel implements ModelHandle {
     }
   }
 
+  /** Feeds the loss scale to graphs built for mixed precision; float32 graphs have no such input. */
+  private lossScaleFeed(feeds: Record<string, ort.Tensor>, options: TrainStepOptions | undefined): void {
+    const scale = options?.lossScale ?? 1;
+    if (this.description.mixedPrecision) {
+      if (!(scale > 0) || !Number.isFinite(scale)) {
+        throw new RangeError(`The loss scale must be a positive finite number, got ${scale}.`);
+      }
+      feeds.loss_scale = floatTensor(Float32Array.of(scale), []);
+    } else if (scale !== 1) {
+      throw new Error('A loss scale needs a model built with mixedPrecision: true.');
+    }
+  }
+
   private losses(results: ort.InferenceSession.OnnxValueMapType): TrainStepResult {
     const outputLosses: Record<string, number> = {};
     for (const output of this.description.outputs) {
@@ -312,7 +326,7 @@ export class OnnxModel implements ModelHandle {
     return Object.fromEntries(this.description.outputs.map((output) => [output.name, outputData(results, `logits.${output.name}`)]));
   }
 
-  async trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult> {
+  async trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
     const { session, dropoutSites } = await this.session('train');
     const feeds: Record<string, ort.Tensor> = {};
     await this.inputFeeds(batch, feeds);
@@ -320,19 +334,25 @@ export class OnnxModel implements ModelHandle {
     this.weightFeeds(feeds);
     this.optimizerFeeds(feeds, learningRate);
     this.dropoutFeeds(dropoutSites, batch, feeds);
+    this.lossScaleFeed(feeds, options);
 
     const results = await session.run(feeds);
+    // An overflowed step keeps the weights, the optimizer slots and the step count as they were.
+    if (this.description.mixedPrecision && !Number(outputData(results, 'gradients_finite')[0])) {
+      return { ...this.losses(results), gradientsFinite: false };
+    }
     this.storeUpdate(results);
     return this.losses(results);
   }
 
-  async computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { gradients: NamedArrays }> {
+  async computeGradients(batch: TrainingBatch, options?: TrainStepOptions): Promise<TrainStepResult & { gradients: NamedArrays }> {
     const { session, dropoutSites } = await this.session('gradients');
     const feeds: Record<string, ort.Tensor> = {};
     await this.inputFeeds(batch, feeds);
     this.targetFeeds(batch, feeds);
     this.weightFeeds(feeds);
     this.dropoutFeeds(dropoutSites, batch, feeds);
+    this.lossScaleFeed(feeds, options);
 
     const results = await session.run(feeds);
     const gradients: NamedArrays = {};

@@ -23,19 +23,42 @@ export interface TrainStepResult {
   /** The weighted sum of the output losses for this batch, averaged over rows. */
   readonly loss: number;
   readonly outputLosses: Readonly<Record<string, number>>;
+  /**
+   * False when a gradient overflowed to Inf or NaN under loss scaling, in which case
+   * {@link ModelHandle.trainStep} left weights and optimizer state unchanged. Absent means true.
+   */
+  readonly gradientsFinite?: boolean;
+}
+
+/**
+ * Options of one training step. Core passes them only to a backend whose capabilities report
+ * `mixedPrecision: true`, and only when the config turns mixed precision on.
+ */
+export interface TrainStepOptions {
+  /**
+   * Factor the loss is multiplied by before backpropagation, so that small half-precision
+   * gradients do not flush to zero. The backend divides the gradients by it again before
+   * clipping and the update, so results do not depend on it unless a gradient overflows.
+   * Default 1.
+   */
+  readonly lossScale?: number;
 }
 
 /** A built model living in a backend's memory. */
 export interface ModelHandle {
   /** Runs the model in inference mode (no dropout). */
   forward(batch: Batch): Promise<ForwardOutputs>;
-  /** Runs forward, backward and one optimizer update at `learningRate`. */
-  trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult>;
+  /**
+   * Runs forward, backward and one optimizer update at `learningRate`. Under loss scaling, a
+   * step whose gradients are not all finite skips the update and reports `gradientsFinite: false`.
+   */
+  trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult>;
   /**
    * Runs forward and backward without updating, and returns the gradients of the trainable
-   * weights by weight name. Used for gradient accumulation and data-parallel training.
+   * weights by weight name, divided by the loss scale again. Used for gradient accumulation and
+   * data-parallel training; the caller checks the gradients for overflow.
    */
-  computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { readonly gradients: NamedArrays }>;
+  computeGradients(batch: TrainingBatch, options?: TrainStepOptions): Promise<TrainStepResult & { readonly gradients: NamedArrays }>;
   /** Clips `gradients` as configured and applies one optimizer update at `learningRate`. */
   applyGradients(gradients: NamedArrays, learningRate: number): Promise<void>;
   /** Exports weights (Hugging Face names for encoders) for saving the model. */

@@ -422,6 +422,7 @@ async function trainRunOnRank(request: TrainRunRequest): Promise<TrainRunResult>
         logger,
         ...(callbacks === undefined ? {} : { callbacks }),
         ...(signal === undefined ? {} : { signal }),
+        ...(mixedPrecision ? { lossScaling: {} } : {}),
         workers,
       });
 
@@ -478,6 +479,10 @@ async function trainRunOnRank(request: TrainRunRequest): Promise<TrainRunResult>
           stop_reason: result.stopReason,
           best_epoch: result.bestEpoch + 1,
           batch_size_tuning: tuned.trials,
+          mixed_precision:
+            result.lossScale === null
+              ? { enabled: false, requested: config.trainer.use_mixed_precision }
+              : { enabled: true, final_loss_scale: result.lossScale.scale, skipped_updates: result.lossScale.skippedUpdates },
           data_parallel: {
             num_workers: workers,
             strategy: config.backend.trainer.strategy,

@@ -33,3 +33,15 @@ export function int32Array(data: Int32Array, shape: readonly number[]): NamedArr
   }
   return { dtype: 'int32', shape: [...shape], data };
 }
+
+/** Returns true when no element of any array is NaN or infinite. */
+export function allFinite(arrays: NamedArrays): boolean {
+  for (const array of Object.values(arrays)) {
+    for (const value of array.data) {
+      if (!Number.isFinite(value)) {
+        return false;
+      }
+    }
+  }
+  return true;
+}

@@ -6,9 +6,10 @@ import { batchIndices, makeBatch, type PreparedSplit } from '../data/batcher.js'
 import type { SplitName } from '../data/sources.js';
 import { FtError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
-import type { NamedArrays } from '../tensors/named-arrays.js';
+import { allFinite, type NamedArrays } from '../tensors/named-arrays.js';
 import type { CheckpointStore } from './checkpoint-store.js';
 import { evaluateSplit, type SplitMetrics } from './evaluate.js';
+import { LossScaler, type LossScaleOptions, type LossScaleState } from './loss-scale.js';
 import type { OutputMetricSettings } from './metrics.js';
 import { WorkerFailedError } from './parallel/parallel-model.js';
 import { Random, type RandomState } from './random.js';
@@ -58,7 +59,7 @@ export interface TrainingCallbacks {
 }
 
 /** Reason training stopped, logged at the end of a run. */
-export type StopReason = 'completed' | 'early_stopping' | 'interrupted' | 'non_finite_loss' | 'non_finite_weights';
+export type StopReason = 'completed' | 'early_stopping' | 'interrupted' | 'non_finite_loss' | 'non_finite_weights' | 'non_finite_gradients';
 
 /** Per-split metric histories, one entry per evaluation, in the layout of Ludwig's `training_statistics.json`. */
 export type TrainingStatistics = Record<SplitName, Record<string, Record<string, number[]>>>;
@@ -82,6 +83,8 @@ export interface TrainingProgress {
   readonly plateau: PlateauState;
   /** Sum and rows of step losses since the last evaluation, for the training metrics. */
   readonly pendingLoss: { readonly sum: number; readonly rows: number; readonly outputs: Record<string, number> };
+  /** Dynamic loss scale of mixed-precision training; absent when training runs in float32. */
+  readonly lossScale?: LossScaleState;
 }
 
 /** State of `reduce_on_plateau`. */
@@ -104,6 +107,8 @@ export interface TrainingResult {
   /** Step whose weights were restored, or null when no evaluation improved. */
   readonly bestStep: number | null;
   readonly bestValidationValue: number;
+  /** Final loss scale and skipped updates, when the run used loss scaling. */
+  readonly lossScale: LossScaleState | null;
 }
 
 export interface TrainOptions {
@@ -128,6 +133,11 @@ export interface TrainOptions {
   readonly resume?: { readonly progress: TrainingProgress; readonly state: NamedArrays };
   /** Aborting finishes the current step, saves a checkpoint, restores the best weights and returns with reason `interrupted`. */
   readonly signal?: AbortSignal;
+  /**
+   * Turns on dynamic loss scaling for a model built with `mixedPrecision: true`: every step
+   * passes the current scale to the backend, and an update whose gradients overflow is skipped.
+   */
+  readonly lossScaling?: LossScaleOptions;
   /**
    * Data-parallel replicas behind `model` (default 1). Each step then takes
    * `batch_size × workers` rows, which `model` splits among its replicas.
@@ -180,17 +190,6 @@ function record(statistics: TrainingStatistics, split: SplitName, metrics: Split
       (featureStatistics[metric] ??= []).push(value);
     }
   }
-}
-
-function allFinite(state: NamedArrays): boolean {
-  for (const array of Object.values(state)) {
-    for (const value of array.data) {
-      if (!Number.isFinite(value)) {
-        return false;
-      }
-    }
-  }
-  return true;
 }
 
 function formatMetric(value: number | null): string {
@@ -258,6 +257,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   let plateau: PlateauState = resumed?.plateau ?? { reductions: 0, scale: 1, bestValue: null, badEvaluations: 0 };
   let pendingLoss = { sum: resumed?.pendingLoss.sum ?? 0, rows: resumed?.pendingLoss.rows ?? 0, outputs: { ...(resumed?.pendingLoss.outputs ?? {}) } };
   let bestState: NamedArrays | null = null;
+  const scaler = options.lossScaling === undefined ? null : new LossScaler(options.lossScaling, resumed?.lossScale);
   if (options.resume !== undefined) {
     await model.importState(options.resume.state);
     logger.info(`Resuming at step ${step} of ${plan.totalSteps} (epoch ${epoch + 1}).`);
@@ -276,6 +276,9 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   if (trainer.early_stop > 0) {
     logger.info(`Early stopping after ${trainer.early_stop} evaluation(s) without improvement of ${selectionSplit} ${target.field} ${target.metric}.`);
   }
+  if (scaler !== null) {
+    logger.info(`Mixed precision: matrix products in float16 with float32 master weights; dynamic loss scale ${scaler.scale}.`);
+  }
   if (options.validation === null) {
     logger.warn('No validation split: the best weights are chosen on the training split, which favours overfitting. Add a validation_set or a split.');
   }
@@ -293,6 +296,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     evaluationsWithoutImprovement,
     plateau,
     pendingLoss,
+    ...(scaler === null ? {} : { lossScale: scaler.state() }),
   });
 
   const saveLatest = async (state: NamedArrays): Promise<void> => {
@@ -393,25 +397,42 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
       const batch = makeBatch(options.training, indices);
       const learningRate = learningRateAt(update, trainer.learning_rate_scheduler, schedule) * plateau.scale;
 
-      // Train one step: a whole update, or one batch of an accumulated update.
+      // Train one step: a whole update, or one batch of an accumulated update. Under loss
+      // scaling an update with overflowed gradients is skipped, and like Hugging Face's Trainer
+      // the schedule does not advance for it.
       let loss: number;
       let outputLosses: Readonly<Record<string, number>>;
+      let skippedAtScale: number | null = null;
+      const stepOptions = scaler === null ? undefined : { lossScale: scaler.scale };
       try {
         if (accumulation === 1) {
-          ({ loss, outputLosses } = await model.trainStep(batch, learningRate));
-          update += 1;
+          const result = await model.trainStep(batch, learningRate, stepOptions);
+          ({ loss, outputLosses } = result);
+          const applied = result.gradientsFinite !== false;
+          if (applied) {
+            update += 1;
+          } else {
+            skippedAtScale = scaler?.scale ?? 1;
+          }
+          scaler?.update(applied);
         } else {
-          const result = await model.computeGradients(batch);
+          const result = await model.computeGradients(batch, stepOptions);
           ({ loss, outputLosses } = result);
           accumulate(accumulated, result.gradients);
           accumulatedBatches += 1;
           const lastOfRun = step + 1 === plan.totalSteps;
           const atCheckpoint = (step + 1) % plan.stepsPerCheckpoint === 0;
           if (accumulatedBatches === accumulation || lastOfRun || atCheckpoint) {
-            await model.applyGradients(scale(accumulated, 1 / accumulatedBatches), learningRate);
+            const applied = scaler === null || allFinite(accumulated);
+            if (applied) {
+              await model.applyGradients(scale(accumulated, 1 / accumulatedBatches), learningRate);
+              update += 1;
+            } else {
+              skippedAtScale = scaler.scale;
+            }
+            scaler?.update(applied);
             accumulated = {};
             accumulatedBatches = 0;
-            update += 1;
           }
         }
       } catch (error) {
@@ -421,9 +442,20 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
         throw error;
       }
       if (!Number.isFinite(loss)) {
-        logger.error(`Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); stopping and keeping the best weights so far. Lower the learning rate or check the data for extreme values.`);
+        const fix = scaler === null ? 'Lower the learning rate or check the data for extreme values.' : 'The forward pass may overflow float16: set trainer.use_mixed_precision to false, or lower the learning rate.';
+        logger.error(`Loss became ${loss} at step ${step + 1} (epoch ${epoch + 1}); stopping and keeping the best weights so far. ${fix}`);
         stopReason = 'non_finite_loss';
         break;
+      }
+      if (skippedAtScale !== null) {
+        logger.debug(`Step ${step + 1}: a gradient overflowed at loss scale ${skippedAtScale}; skipped the update and lowered the scale to ${scaler?.scale}.`);
+        if (scaler?.exhausted === true) {
+          logger.error(
+            `Gradients stayed Inf or NaN at step ${step + 1} (epoch ${epoch + 1}) although the loss scale fell to ${scaler.scale}; stopping and keeping the best weights so far. Lower the learning rate, enable gradient clipping, or set trainer.use_mixed_precision to false.`,
+          );
+          stopReason = 'non_finite_gradients';
+          break;
+        }
       }
 
       step += 1;
@@ -468,8 +500,12 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
   if (bestState !== null) {
     await model.importState(bestState);
     logger.info(`Restored the weights of step ${best.step} (epoch ${best.epoch + 1}), the best by ${selectionSplit} ${target.field} ${target.metric} (${formatMetric(best.value)}).`);
-  } else if (stopReason === 'non_finite_loss' || stopReason === 'non_finite_weights') {
+  } else if (stopReason === 'non_finite_loss' || stopReason === 'non_finite_weights' || stopReason === 'non_finite_gradients') {
     throw new FtError('DATA_INVALID', 'Training diverged before the first evaluation, so no weights were saved. Lower the learning rate, enable gradient clipping, or check the data for extreme values.');
+  }
+
+  if (scaler !== null) {
+    logger.info(`Mixed precision: ${scaler.skippedUpdates} update(s) skipped for gradient overflow; final loss scale ${scaler.scale}.`);
   }
 
   const reason = stopReason ?? 'completed';
@@ -483,5 +519,6 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     bestEpoch: best.epoch,
     bestStep: best.value === null ? null : best.step,
     bestValidationValue: best.value ?? Number.NaN,
+    lossScale: scaler?.state() ?? null,
   };
 }

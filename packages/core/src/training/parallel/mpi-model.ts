@@ -1,6 +1,6 @@
-import type { ForwardOutputs, ModelHandle, TrainStepResult } from '../../backend/backend.js';
+import type { ForwardOutputs, ModelHandle, TrainStepOptions, TrainStepResult } from '../../backend/backend.js';
 import type { Batch, TrainingBatch } from '../../backend/model-description.js';
-import type { NamedArrays } from '../../tensors/named-arrays.js';
+import { allFinite, type NamedArrays } from '../../tensors/named-arrays.js';
 import type { Logger } from '../../logging/logger.js';
 import type { Mpi } from './mpi.js';
 import { sliceBatch } from './shards.js';
@@ -61,14 +61,18 @@ export class MpiParallelModel implements ModelHandle {
     return this.local.forward(batch);
   }
 
-  async trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult> {
-    const { loss, outputLosses, gradients } = await this.computeGradients(batch);
+  async trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
+    const { loss, outputLosses, gradients } = await this.computeGradients(batch, options);
+    // Every replica sees the same averaged gradients, so every replica skips the same updates.
+    if (options?.lossScale !== undefined && !allFinite(gradients)) {
+      return { loss, outputLosses, gradientsFinite: false };
+    }
     await this.applyGradients(gradients, learningRate);
     return { loss, outputLosses };
   }
 
   /** Computes the gradients of this rank's shard and returns the row-weighted average over all ranks, and the loss over the whole batch. */
-  async computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { readonly gradients: NamedArrays }> {
+  async computeGradients(batch: TrainingBatch, options?: TrainStepOptions): Promise<TrainStepResult & { readonly gradients: NamedArrays }> {
     const { rank, size } = this.mpi;
     const shardRows = Math.ceil(batch.rows / size);
     const start = Math.min(rank * shardRows, batch.rows);
@@ -79,7 +83,7 @@ export class MpiParallelModel implements ModelHandle {
     // the allreduce with gradients of the right shapes. It computes them on one row and
     // weights them by 0 rows.
     const shard = rows > 0 ? sliceBatch(batch, start, end) : sliceBatch(batch, 0, 1);
-    const result = await this.local.computeGradients(shard);
+    const result = await this.local.computeGradients(shard, options);
 
     const names = Object.keys(result.gradients).sort();
     const outputNames = Object.keys(result.outputLosses).sort();

@@ -1,10 +1,10 @@
 import { Worker } from 'node:worker_threads';
 
-import type { ForwardOutputs, ModelHandle, TrainStepResult } from '../../backend/backend.js';
+import type { ForwardOutputs, ModelHandle, TrainStepOptions, TrainStepResult } from '../../backend/backend.js';
 import type { Batch, ModelDescription, TrainingBatch } from '../../backend/model-description.js';
 import { FtError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import type { NamedArrays } from '../../tensors/named-arrays.js';
+import { allFinite, type NamedArrays } from '../../tensors/named-arrays.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './protocol.js';
 import { averageGradients, shardBatch } from './shards.js';
 
@@ -235,14 +235,18 @@ export class ParallelModel implements ModelHandle {
     return this.local.forward(batch);
   }
 
-  async trainStep(batch: TrainingBatch, learningRate: number): Promise<TrainStepResult> {
-    const { loss, outputLosses, gradients } = await this.computeGradients(batch);
+  async trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
+    const { loss, outputLosses, gradients } = await this.computeGradients(batch, options);
+    // Every replica sees the same averaged gradients, so every replica skips the same updates.
+    if (options?.lossScale !== undefined && !allFinite(gradients)) {
+      return { loss, outputLosses, gradientsFinite: false };
+    }
     await this.applyGradients(gradients, learningRate);
     return { loss, outputLosses };
   }
 
   /** Computes the gradients of every shard at once and returns their average, and the loss over the whole batch. */
-  async computeGradients(batch: TrainingBatch): Promise<TrainStepResult & { readonly gradients: NamedArrays }> {
+  async computeGradients(batch: TrainingBatch, options?: TrainStepOptions): Promise<TrainStepResult & { readonly gradients: NamedArrays }> {
     const shards = shardBatch(batch, Math.ceil(batch.rows / this.workers), this.workers);
 
     // Post the worker shards first, so the workers compute while the main thread does its own.
@@ -252,7 +256,7 @@ export class ParallelModel implements ModelHandle {
         return { rows: 0, loss: 0, outputLosses: {}, gradients: {} };
       }
       const id = replica.newId();
-      const result = (await replica.request({ id, type: 'computeGradients', batch: shard }, batchBuffers(shard))) as TrainStepResult & { gradients: NamedArrays };
+      const result = (await replica.request({ id, type: 'computeGradients', batch: shard, ...(options === undefined ? {} : { options }) }, batchBuffers(shard))) as TrainStepResult & { gradients: NamedArrays };
       return { ...result, rows: shard.rows };
     });
     // Without this, a worker that fails while the main thread computes would be an unhandled rejection.
@@ -260,7 +264,7 @@ export class ParallelModel implements ModelHandle {
     settled.catch(() => undefined);
 
     const first = shards[0]!;
-    const localResult: ShardResult = { ...(await this.local.computeGradients(first)), rows: first.rows };
+    const localResult: ShardResult = { ...(await this.local.computeGradients(first, options)), rows: first.rows };
     const results = [localResult, ...(await settled)];
 
     let loss = 0;

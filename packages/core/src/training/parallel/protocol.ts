@@ -1,3 +1,4 @@
+import type { TrainStepOptions } from '../../backend/backend.js';
 import type { ModelDescription, TrainingBatch } from '../../backend/model-description.js';
 import type { NamedArrays } from '../../tensors/named-arrays.js';
 
@@ -16,7 +17,7 @@ export interface WorkerInit {
 /** A request from the main thread to one worker; `id` pairs it with its response. */
 export type WorkerRequest =
   | { readonly id: number; readonly type: 'importState'; readonly state: NamedArrays }
-  | { readonly id: number; readonly type: 'computeGradients'; readonly batch: TrainingBatch }
+  | { readonly id: number; readonly type: 'computeGradients'; readonly batch: TrainingBatch; readonly options?: TrainStepOptions }
   | { readonly id: number; readonly type: 'applyGradients'; readonly gradients: NamedArrays; readonly learningRate: number }
   | { readonly id: number; readonly type: 'exportState' }
   | { readonly id: number; readonly type: 'exportWeights' };

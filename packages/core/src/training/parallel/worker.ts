@@ -44,7 +44,7 @@ async function handle(model: ModelHandle, request: WorkerRequest): Promise<{ res
       await model.importState(request.state);
       return { result: null, transfer: [] };
     case 'computeGradients': {
-      const { loss, outputLosses, gradients } = await model.computeGradients(request.batch);
+      const { loss, outputLosses, gradients } = await model.computeGradients(request.batch, request.options);
       const owned = ownedForTransfer(gradients);
       return { result: { loss, outputLosses, gradients: owned.arrays }, transfer: owned.transfer };
     }

@@ -1,0 +1,165 @@
+/**
+ * Mixed precision in the ONNX graphs: float16 matrix products, loss scaling and overflow skips.
+ *
+ * These tests run on ONNX Runtime's CPU provider, which computes float16 nodes by converting
+ * around float32 kernels, so every product is rounded to half precision exactly as on a GPU,
+ * and Inf appears where float16 overflows. `webgpu.test.ts` repeats the training checks on
+ * the WebGPU provider.
+ */
+import { combinerSchema, gradientClippingSchema, optimizerSchema, type ModelDescription, type NamedArrays, type TrainingBatch } from '@ft/core';
+import { createRandomBertWeights } from '@ft/core/testing';
+import { describe, expect, it } from 'vitest';
+
+import { OnnxModel } from '../src/model/onnx-model.js';
+import { DEFAULT_SESSION_SETTINGS } from '../src/runtime/session.js';
+
+const tinyBert = {
+  vocab_size: 40,
+  hidden_size: 16,
+  num_hidden_layers: 2,
+  num_attention_heads: 2,
+  intermediate_size: 32,
+  hidden_act: 'gelu' as const,
+  hidden_dropout_prob: 0.1,
+  attention_probs_dropout_prob: 0.1,
+  max_position_embeddings: 16,
+  type_vocab_size: 2,
+  initializer_range: 0.02,
+  layer_norm_eps: 1e-12,
+  pad_token_id: 0,
+};
+
+/** float16's largest finite value; anything above rounds to Inf. */
+const FLOAT16_MAX = 65504;
+
+export function mixedPrecisionDescription(mixedPrecision: boolean, lossWeight = 1): ModelDescription {
+  return {
+    inputs: [
+      { name: 'text', kind: 'text', encoder: { type: 'bert', architecture: tinyBert, weights: createRandomBertWeights(tinyBert, 3), trainable: true, reduceOutput: 'cls_pooled' } },
+      { name: 'x', kind: 'number' },
+    ],
+    combiner: combinerSchema.parse({ num_fc_layers: 1, output_size: 8, activation: 'tanh' }),
+    outputs: [{ name: 'label', kind: 'category', numClasses: 3, lossWeight, classWeights: null }],
+    optimizer: optimizerSchema.parse({ type: 'adamw' }),
+    gradientClipping: gradientClippingSchema.parse({ clipglobalnorm: 1 }),
+    seed: 2,
+    mixedPrecision,
+  };
+}
+
+/** Four rows of six tokens, some padded, with three classes. */
+export function mixedPrecisionBatch(offset: number): TrainingBatch {
+  const ids = Int32Array.from({ length: 24 }, (_, i) => (i % 6 === 0 ? 2 : i % 6 >= 4 && i >= 12 ? 0 : 4 + ((i * 7 + offset * 5) % 35)));
+  const attentionMask = Int32Array.from(ids, (id) => (id === 0 ? 0 : 1));
+  return {
+    rows: 4,
+    inputs: { text: { kind: 'text', ids, attentionMask, sequenceLength: 6 }, x: { kind: 'number', values: Float32Array.of(0.5, -1, 2, offset % 3) } },
+    targets: { label: { kind: 'category', indices: Int32Array.of(0, 1, 2, offset % 3) } },
+  };
+}
+
+const build = (mixedPrecision: boolean, lossWeight = 1) => OnnxModel.build(mixedPrecisionDescription(mixedPrecision, lossWeight), DEFAULT_SESSION_SETTINGS);
+
+/** Largest absolute difference between two gradients, relative to the largest magnitude of `expected`. */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let difference = 0;
+  let magnitude = 0;
+  for (let i = 0; i < expected.length; i++) {
+    difference = Math.max(difference, Math.abs(actual[i]! - expected[i]!));
+    magnitude = Math.max(magnitude, Math.abs(expected[i]!));
+  }
+  return difference / magnitude;
+}
+
+function countZeros(data: Float32Array): number {
+  return data.reduce((count, value) => count + (value === 0 ? 1 : 0), 0);
+}
+
+function expectSameState(actual: NamedArrays, expected: NamedArrays): void {
+  expect(Object.keys(actual).sort()).toEqual(Object.keys(expected).sort());
+  for (const [name, array] of Object.entries(expected)) {
+    expect(actual[name]!.data, name).toEqual(array.data);
+  }
+}
+
+describe('mixed-precision ONNX graphs', () => {
+  it('give float32 results within half-precision rounding', async () => {
+    const full = await build(false);
+    const mixed = await build(true);
+    for (let step = 0; step < 5; step++) {
+      const expected = await full.trainStep(mixedPrecisionBatch(step), 1e-3);
+      const actual = await mixed.trainStep(mixedPrecisionBatch(step), 1e-3, { lossScale: 1024 });
+      expect(actual.gradientsFinite).toBeUndefined();
+      // float16 keeps 11 significant bits (relative rounding 4.9e-4); the loss is about 1.1.
+      expect(Math.abs(actual.loss - expected.loss), `step ${step}: ${actual.loss} vs ${expected.loss}`).toBeLessThan(5e-3);
+    }
+
+    const expectedGradients = (await full.computeGradients(mixedPrecisionBatch(9))).gradients;
+    const actualGradients = (await mixed.computeGradients(mixedPrecisionBatch(9), { lossScale: 1024 })).gradients;
+    for (const [name, gradient] of Object.entries(expectedGradients)) {
+      // Softmax ignores a shift shared by all scores, so the key bias has a zero gradient and only rounding noise to compare.
+      if (name.endsWith('attention.self.key.bias')) {
+        continue;
+      }
+      expect(relativeError(actualGradients[name]!.data as Float32Array, gradient.data as Float32Array), name).toBeLessThan(2e-2);
+    }
+    full.dispose();
+    mixed.dispose();
+  });
+
+  it('keep small gradients from flushing to zero when the loss is scaled', async () => {
+    // A loss weight of 2⁻²⁰ pushes the encoder's gradients below float16's smallest subnormal (6e-8).
+    const lossWeight = 2 ** -20;
+    const name = 'encoders.text.encoder.layer.0.attention.self.query.weight';
+    // A fresh model per call, so that all three draw the same dropout masks.
+    const gradients = async (mixedPrecision: boolean, lossScale?: number) => {
+      const model = await build(mixedPrecision, lossWeight);
+      const result = await model.computeGradients(mixedPrecisionBatch(1), lossScale === undefined ? undefined : { lossScale });
+      model.dispose();
+      return result.gradients;
+    };
+    const expected = await gradients(false);
+    const unscaled = await gradients(true, 1);
+    const scaled = await gradients(true, 2 ** 20);
+
+    const reference = expected[name]!.data as Float32Array;
+    expect(countZeros(reference)).toBe(0);
+    expect(countZeros(unscaled[name]!.data as Float32Array)).toBeGreaterThan(reference.length / 2);
+    // Rounding through both layers' float16 products: 2.8e-2 measured.
+    expect(relativeError(scaled[name]!.data as Float32Array, reference)).toBeLessThan(5e-2);
+  });
+
+  it('skip an update whose scaled gradients overflow float16, leaving all state unchanged', async () => {
+    const model = await build(true);
+    await model.trainStep(mixedPrecisionBatch(0), 1e-3, { lossScale: 1 });
+    const before = await model.exportState();
+
+    // Scaled past float16's range, the backward products overflow to Inf.
+    const overflow = await model.trainStep(mixedPrecisionBatch(1), 1e-3, { lossScale: FLOAT16_MAX * 2 ** 10 });
+    expect(overflow.gradientsFinite).toBe(false);
+    expect(Number.isFinite(overflow.loss)).toBe(true);
+    const after = await model.exportState();
+    // The dropout counters moved on, as after any step; weights, slots and the step count did not.
+    for (const state of [before, after]) {
+      for (const key of Object.keys(state).filter((key) => key.startsWith('random.'))) {
+        delete state[key];
+      }
+    }
+    expectSameState(after, before);
+    expect(after['optimizer.step']!.data[0]).toBe(1);
+
+    const clean = await model.trainStep(mixedPrecisionBatch(1), 1e-3, { lossScale: 256 });
+    expect(clean.gradientsFinite).toBeUndefined();
+    expect((await model.exportState())['optimizer.step']!.data[0]).toBe(2);
+    model.dispose();
+  });
+
+  it('reject a loss scale on a float32 model, and a scale that is not positive', async () => {
+    const full = await build(false);
+    await expect(full.trainStep(mixedPrecisionBatch(0), 1e-3, { lossScale: 8 })).rejects.toThrow(/mixedPrecision: true/);
+    full.dispose();
+    const mixed = await build(true);
+    await expect(mixed.trainStep(mixedPrecisionBatch(0), 1e-3, { lossScale: 0 })).rejects.toThrow(/positive finite/);
+    mixed.dispose();
+  });
+});
