@@ -7,7 +7,7 @@ import * as ort from 'onnxruntime-node';
 import { FrozenBertEncoder } from './encoders/bert-encoder.js';
 import { OnnxModel } from './model/onnx-model.js';
 import type { OnnxOptions } from './options.js';
-import { selectDevice, type Device } from './runtime/device.js';
+import { probeHalfPrecision, selectDevice, type Device } from './runtime/device.js';
 import type { SessionSettings } from './runtime/session.js';
 
 /** ONNX Runtime on one execution provider, with the thread and optimization settings of the config. */
@@ -19,19 +19,29 @@ export class OnnxBackend implements Backend {
   private constructor(
     readonly device: Device,
     readonly settings: SessionSettings,
+    halfPrecisionFailure: string | null,
   ) {
     this.description = `ONNX Runtime ${ort.env.versions.node ?? ort.env.versions.common} on ${device} (${settings.intraOpNumThreads} thread${settings.intraOpNumThreads === 1 ? '' : 's'})`;
     this.capabilities = {
       encoders: { bert: { trainable: true } },
-      mixedPrecision: false,
-      mixedPrecisionUnavailableReason: 'the ONNX backend builds its training graphs in float32 only',
+      mixedPrecision: halfPrecisionFailure === null,
+      ...(halfPrecisionFailure === null ? {} : { mixedPrecisionUnavailableReason: halfPrecisionFailure }),
+      accelerator: device !== 'cpu',
     };
   }
 
   static async create(options: OnnxOptions, context: BackendContext): Promise<OnnxBackend> {
     const device = await selectDevice(options.device, (message) => context.logger.warn(message));
     const threads = options.intra_op_threads ?? os.availableParallelism();
-    return new OnnxBackend(device, { executionProviders: [device], intraOpNumThreads: threads, graphOptimizationLevel: options.graph_optimization_level });
+
+    // ONNX Runtime's CPU provider runs float16 nodes by converting to float32 and back, which
+    // costs time and saves nothing, so mixed precision is offered on GPUs only.
+    let halfPrecisionFailure: string | null = `the ONNX backend on the CPU trains in float32, because ONNX Runtime's CPU provider computes float16 ops by converting them to float32`;
+    if (device !== 'cpu') {
+      const failure = await probeHalfPrecision(device);
+      halfPrecisionFailure = failure === null ? null : `the ONNX backend cannot compute in float16 on ${device} (${failure})`;
+    }
+    return new OnnxBackend(device, { executionProviders: [device], intraOpNumThreads: threads, graphOptimizationLevel: options.graph_optimization_level }, halfPrecisionFailure);
   }
 
   buildModel(description: ModelDescription): Promise<ModelHandle> {

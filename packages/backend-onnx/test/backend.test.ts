@@ -24,8 +24,16 @@ describe('ONNX backend descriptor', () => {
   it('describes runtime, device and threads', async () => {
     const backend = await onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cpu', intra_op_threads: 2 }), { logger: createRecordingLogger() });
     expect(backend.description).toMatch(/^ONNX Runtime 1\.\d+\.\d+ on cpu \(2 threads\)$/);
-    expect(backend.capabilities.mixedPrecision).toBe(false);
     expect(backend.capabilities.encoders.bert).toEqual({ trainable: true });
+    expect(backend.capabilities.accelerator).toBe(false);
+  });
+
+  it('offers mixed precision on GPUs only, and says why not on the CPU', async () => {
+    const backend = await onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cpu' }), { logger: createRecordingLogger() });
+    expect(backend.capabilities.mixedPrecision).toBe(false);
+    expect(backend.capabilities.mixedPrecisionUnavailableReason).toBe(
+      "the ONNX backend on the CPU trains in float32, because ONNX Runtime's CPU provider computes float16 ops by converting them to float32",
+    );
   });
 
   it('auto without a GPU provider warns and uses the CPU', async () => {

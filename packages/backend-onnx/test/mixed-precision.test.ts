@@ -6,57 +6,15 @@
  * and Inf appears where float16 overflows. `webgpu.test.ts` repeats the training checks on
  * the WebGPU provider.
  */
-import { combinerSchema, gradientClippingSchema, optimizerSchema, type ModelDescription, type NamedArrays, type TrainingBatch } from '@ft/core';
-import { createRandomBertWeights } from '@ft/core/testing';
+import type { NamedArrays } from '@ft/core';
 import { describe, expect, it } from 'vitest';
 
 import { OnnxModel } from '../src/model/onnx-model.js';
 import { DEFAULT_SESSION_SETTINGS } from '../src/runtime/session.js';
-
-const tinyBert = {
-  vocab_size: 40,
-  hidden_size: 16,
-  num_hidden_layers: 2,
-  num_attention_heads: 2,
-  intermediate_size: 32,
-  hidden_act: 'gelu' as const,
-  hidden_dropout_prob: 0.1,
-  attention_probs_dropout_prob: 0.1,
-  max_position_embeddings: 16,
-  type_vocab_size: 2,
-  initializer_range: 0.02,
-  layer_norm_eps: 1e-12,
-  pad_token_id: 0,
-};
+import { mixedPrecisionBatch, mixedPrecisionDescription } from './mixed-precision-fixtures.js';
 
 /** float16's largest finite value; anything above rounds to Inf. */
 const FLOAT16_MAX = 65504;
-
-export function mixedPrecisionDescription(mixedPrecision: boolean, lossWeight = 1): ModelDescription {
-  return {
-    inputs: [
-      { name: 'text', kind: 'text', encoder: { type: 'bert', architecture: tinyBert, weights: createRandomBertWeights(tinyBert, 3), trainable: true, reduceOutput: 'cls_pooled' } },
-      { name: 'x', kind: 'number' },
-    ],
-    combiner: combinerSchema.parse({ num_fc_layers: 1, output_size: 8, activation: 'tanh' }),
-    outputs: [{ name: 'label', kind: 'category', numClasses: 3, lossWeight, classWeights: null }],
-    optimizer: optimizerSchema.parse({ type: 'adamw' }),
-    gradientClipping: gradientClippingSchema.parse({ clipglobalnorm: 1 }),
-    seed: 2,
-    mixedPrecision,
-  };
-}
-
-/** Four rows of six tokens, some padded, with three classes. */
-export function mixedPrecisionBatch(offset: number): TrainingBatch {
-  const ids = Int32Array.from({ length: 24 }, (_, i) => (i % 6 === 0 ? 2 : i % 6 >= 4 && i >= 12 ? 0 : 4 + ((i * 7 + offset * 5) % 35)));
-  const attentionMask = Int32Array.from(ids, (id) => (id === 0 ? 0 : 1));
-  return {
-    rows: 4,
-    inputs: { text: { kind: 'text', ids, attentionMask, sequenceLength: 6 }, x: { kind: 'number', values: Float32Array.of(0.5, -1, 2, offset % 3) } },
-    targets: { label: { kind: 'category', indices: Int32Array.of(0, 1, 2, offset % 3) } },
-  };
-}
 
 const build = (mixedPrecision: boolean, lossWeight = 1) => OnnxModel.build(mixedPrecisionDescription(mixedPrecision, lossWeight), DEFAULT_SESSION_SETTINGS);
 
@@ -83,7 +41,7 @@ function expectSameState(actual: NamedArrays, expected: NamedArrays): void {
 }
 
 describe('mixed-precision ONNX graphs', () => {
-  it('give float32 results within half-precision rounding', async () => {
+  it('match float32 within float16 rounding', async () => {
     const full = await build(false);
     const mixed = await build(true);
     for (let step = 0; step < 5; step++) {
@@ -107,7 +65,7 @@ describe('mixed-precision ONNX graphs', () => {
     mixed.dispose();
   });
 
-  it('keep small gradients from flushing to zero when the loss is scaled', async () => {
+  it('keep small gradients when scaled', async () => {
     // A loss weight of 2⁻²⁰ pushes the encoder's gradients below float16's smallest subnormal (6e-8).
     const lossWeight = 2 ** -20;
     const name = 'encoders.text.encoder.layer.0.attention.self.query.weight';
@@ -129,7 +87,7 @@ describe('mixed-precision ONNX graphs', () => {
     expect(relativeError(scaled[name]!.data as Float32Array, reference)).toBeLessThan(5e-2);
   });
 
-  it('skip an update whose scaled gradients overflow float16, leaving all state unchanged', async () => {
+  it('skip an overflowed update entirely', async () => {
     const model = await build(true);
     await model.trainStep(mixedPrecisionBatch(0), 1e-3, { lossScale: 1 });
     const before = await model.exportState();
@@ -154,7 +112,7 @@ describe('mixed-precision ONNX graphs', () => {
     model.dispose();
   });
 
-  it('reject a loss scale on a float32 model, and a scale that is not positive', async () => {
+  it('reject invalid loss scales', async () => {
     const full = await build(false);
     await expect(full.trainStep(mixedPrecisionBatch(0), 1e-3, { lossScale: 8 })).rejects.toThrow(/mixedPrecision: true/);
     full.dispose();

@@ -44,7 +44,10 @@ export { referenceOptimizerStep, type ReferenceOptimizerState } from './training
 export { binaryMetrics, categoryMetrics, numberMetrics, rocAuc, type MetricValues } from './training/metrics.js';
 export { Random, type RandomState } from './training/random.js';
 export { LossScaler, MIN_LOSS_SCALE, type LossScaleOptions, type LossScaleState } from './training/loss-scale.js';
-export { planTraining, train, type EvaluationEvent, type StepEvent, type StopReason, type TrainingCallbacks, type TrainingPlan, type TrainingResult, type TrainingStatistics } from './training/trainer.js';
+export { planTraining, train, type EvaluationEvent, type StepEvent, type StopReason, type TrainingCallbacks, type TrainingPlan, type TrainingProgress, type TrainingResult, type TrainingStatistics, type TrainOptions } from './training/trainer.js';
+export { CheckpointStore, type CheckpointKind } from './training/checkpoint-store.js';
+export type { PreparedSplit } from './data/batcher.js';
+export type { OutputMetricSettings } from './training/metrics.js';
 export type { SplitMetrics } from './training/evaluate.js';
 
 // Runs

@@ -122,8 +122,8 @@ function recordedInts(node: RecordedNode, key: string): readonly number[] {
 const RULES: Record<string, Rule> = {
   Identity: (_builder, _node, [g]) => [g!],
 
-  // Between float types the gradient goes back through the opposite cast; autodiff asks for
-  // no other inputs, because integer and bool values carry no gradient.
+  // Between float types the gradient goes back through the opposite cast. Integer and bool
+  // inputs carry no gradient, so autodiff never calls this rule for them.
   Cast: (builder, node, [g]) => [builder.cast(g!, node.inputs[0]!.dtype)],
 
   Add: (builder, node, [g], needed) => node.inputs.map((input, i) => (needed[i] ? reduceToShape(builder, g!, input!) : null)),

@@ -359,7 +359,7 @@ export class GraphBuilder {
 
   /**
    * Numpy matmul for inputs of rank 2 or more; batch dimensions broadcast. Float32 inputs are
-   * multiplied in float16 when the builder's `matMulPrecision` says so.
+   * multiplied in float16 when the builder's `matMulPrecision` is `float16`.
    */
   matMul(a: Value, b: Value): Value {
     if (this.inHalfPrecision(a, b)) {
@@ -381,7 +381,7 @@ export class GraphBuilder {
 
   /**
    * Gemm without scaling: a·b + c, or a·bᵀ + c with `transposeB` (a torch Linear weight `[out, in]`).
-   * Like {@link matMul}, it runs in float16 when the builder's `matMulPrecision` says so.
+   * Like {@link matMul}, it multiplies float32 inputs in float16 when `matMulPrecision` is `float16`.
    */
   gemm(a: Value, b: Value, c: Value | null, transposeB: boolean): Value {
     if (this.inHalfPrecision(a, b, ...(c === null ? [] : [c]))) {

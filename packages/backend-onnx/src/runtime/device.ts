@@ -11,20 +11,43 @@ const { onnx } = onnxProto;
 export type DeviceRequest = 'auto' | 'cpu' | 'webgpu' | 'cuda';
 export type Device = 'cpu' | 'webgpu' | 'cuda';
 
-/** Returns a one-node model for checking that an execution provider loads and runs. */
-function probeModel(): Uint8Array {
-  const tensor = { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 2 }] } };
+/** Returns a one-node model for checking that an execution provider loads and runs `opType` on `[2, 2]` tensors. */
+function probeModel(opType: 'Relu' | 'MatMul', elemType: number): Uint8Array {
+  const tensor = { elemType, shape: { dim: [{ dimValue: 2 }, { dimValue: 2 }] } };
+  const inputs = opType === 'MatMul' ? ['a', 'b'] : ['a'];
   const model = onnx.ModelProto.create({
     irVersion: 8,
     opsetImport: [{ domain: '', version: 17 }],
     graph: {
       name: 'probe',
-      node: [{ opType: 'Relu', input: ['x'], output: ['y'] }],
-      input: [{ name: 'x', type: { tensorType: tensor } }],
+      node: [{ opType, input: inputs, output: ['y'] }],
+      input: inputs.map((name) => ({ name, type: { tensorType: tensor } })),
       output: [{ name: 'y', type: { tensorType: tensor } }],
     },
   });
   return onnx.ModelProto.encode(model).finish();
+}
+
+/** float16 bit patterns of 1, 2, 3 and 4. */
+const HALF_ONE_TO_FOUR = Uint16Array.of(0x3c00, 0x4000, 0x4200, 0x4400);
+/** float16 bit patterns of the product [[1, 2], [3, 4]] × [[1, 2], [3, 4]] = [[7, 10], [15, 22]]. */
+const HALF_SQUARED = [0x4700, 0x4900, 0x4b80, 0x4d80];
+
+/**
+ * Checks that `device` multiplies float16 matrices and returns null, or the reason it cannot.
+ * WebGPU needs the adapter's `shader-f16` feature for this.
+ */
+export async function probeHalfPrecision(device: Device): Promise<string | null> {
+  try {
+    const session = await ort.InferenceSession.create(probeModel('MatMul', onnx.TensorProto.DataType.FLOAT16), { executionProviders: [device] });
+    const matrix = new ort.Tensor('float16', HALF_ONE_TO_FOUR, [2, 2]);
+    const { y } = await session.run({ a: matrix, b: matrix });
+    await session.release();
+    const product = [...(y!.data as Uint16Array)];
+    return product.every((bits, index) => bits === HALF_SQUARED[index]) ? null : `a float16 product came out wrong (${product.join(', ')})`;
+  } catch (error) {
+    return (error as Error).message.split('\n')[0]!;
+  }
 }
 
 /** Creates a session on `device` and runs it once; returns the error message on failure. */
@@ -34,8 +57,8 @@ async function probe(device: Device): Promise<string | null> {
     return `this build of onnxruntime-node ${ort.env.versions.node ?? ''} does not list it (it lists ${known.join(', ')})`;
   }
   try {
-    const session = await ort.InferenceSession.create(probeModel(), { executionProviders: [device] });
-    await session.run({ x: new ort.Tensor('float32', Float32Array.of(-1, 1), [2]) });
+    const session = await ort.InferenceSession.create(probeModel('Relu', onnx.TensorProto.DataType.FLOAT), { executionProviders: [device] });
+    await session.run({ a: new ort.Tensor('float32', Float32Array.of(-1, 1, -2, 2), [2, 2]) });
     await session.release();
     return null;
   } catch (error) {

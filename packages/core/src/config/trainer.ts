@@ -163,7 +163,9 @@ export const trainerSchema = z.strictObject({
   use_mixed_precision: z
     .boolean()
     .default(false)
-    .describe('Train in half precision where the backend supports it; otherwise a warning is logged and training runs in float32.'),
+    .describe(
+      'Run matrix products in float16 with float32 master weights and dynamic loss scaling where the backend and device support it (onnx on webgpu or cuda); elsewhere a warning is logged and training runs in float32.',
+    ),
   early_stop: z.int().min(-1).default(5).describe("Evaluations without improvement before training stops; -1 disables it. 5 is Ludwig's default."),
   validation_field: z
     .string()

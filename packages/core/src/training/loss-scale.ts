@@ -18,7 +18,7 @@ export interface LossScaleOptions {
   readonly growthInterval?: number;
 }
 
-/** What a checkpoint keeps of a {@link LossScaler}, so a resumed run continues with the same scale. */
+/** Checkpointed state of a {@link LossScaler}, from which a resumed run continues with the same scale. */
 export interface LossScaleState {
   readonly scale: number;
   /** Clean updates since the scale last changed. */
