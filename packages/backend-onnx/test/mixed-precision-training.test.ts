@@ -8,6 +8,9 @@ import path from 'node:path';
 
 import {
   CheckpointStore,
+  createRecordingLogger,
+  makeBatch,
+  ParallelModel,
   Random,
   silentLogger,
   train,
@@ -132,5 +135,34 @@ describe('training with dynamic loss scaling', () => {
     expect(resumed.lossScale).toEqual(uninterrupted.lossScale);
     expect(resumed.steps.loss).toEqual(uninterrupted.steps.loss);
     expect(resumed.statistics).toEqual(uninterrupted.statistics);
+  });
+
+  it('skips on every data-parallel replica', async () => {
+    const description = mixedPrecisionDescription(true);
+    const local = await OnnxModel.build(description, DEFAULT_SESSION_SETTINGS);
+    const model = await ParallelModel.start({ local, workers: 2, backendType: 'onnx', backendSection: { type: 'onnx', device: 'cpu' }, description, logger: createRecordingLogger() });
+    try {
+      const batch = split('training', [0, 1]);
+      const rows = Array.from({ length: batch.rows }, (_, index) => index);
+      const before = [await model.exportReplicaWeights(0), await model.exportReplicaWeights(1)];
+
+      const overflow = await model.trainStep(makeBatch(batch, rows), 1e-3, { lossScale: 2 ** 30 });
+      expect(overflow.gradientsFinite).toBe(false);
+      for (const rank of [0, 1]) {
+        const weights = await model.exportReplicaWeights(rank);
+        for (const [name, array] of Object.entries(before[rank]!)) {
+          expect(weights[name]!.data, `rank ${rank} ${name}`).toEqual(array.data);
+        }
+      }
+
+      const clean = await model.trainStep(makeBatch(batch, rows), 1e-3, { lossScale: 256 });
+      expect(clean.gradientsFinite).toBeUndefined();
+      const [first, second] = [await model.exportReplicaWeights(0), await model.exportReplicaWeights(1)];
+      const name = 'heads.label.weight';
+      expect(first[name]!.data).not.toEqual(before[0]![name]!.data);
+      expect(second[name]!.data).toEqual(first[name]!.data);
+    } finally {
+      await model.close();
+    }
   });
 });

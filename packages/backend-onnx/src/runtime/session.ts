@@ -21,12 +21,20 @@ export function createSession(model: Uint8Array, settings: SessionSettings): Pro
   });
 }
 
+/**
+ * Returns `data`, or a copy when it lives in a SharedArrayBuffer: onnxruntime-node 1.31 fails
+ * with "Invalid argument" on shared memory, which data-parallel training uses for gradients.
+ */
+function unshared<T extends Float32Array | Int32Array>(data: T): T {
+  return data.buffer instanceof SharedArrayBuffer ? (data.slice() as T) : data;
+}
+
 export function floatTensor(data: Float32Array, shape: readonly number[]): ort.Tensor {
-  return new ort.Tensor('float32', data, shape);
+  return new ort.Tensor('float32', unshared(data), shape);
 }
 
 export function int32Tensor(data: Int32Array, shape: readonly number[]): ort.Tensor {
-  return new ort.Tensor('int32', data, shape);
+  return new ort.Tensor('int32', unshared(data), shape);
 }
 
 /** Returns the float32 data of a session output, or throws naming the missing output. */
