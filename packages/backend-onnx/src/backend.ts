@@ -38,6 +38,7 @@ export class OnnxBackend implements Backend {
     // costs time and saves nothing, so mixed precision is offered on GPUs only.
     let halfPrecisionFailure: string | null = `the ONNX backend on the CPU trains in float32, because ONNX Runtime's CPU provider computes float16 ops by converting them to float32`;
     if (device !== 'cpu') {
+      // NOTE: tested on WebGPU (Mesa's lavapipe) only; the CUDA provider is not installed here.
       const failure = await probeHalfPrecision(device);
       halfPrecisionFailure = failure === null ? null : `the ONNX backend cannot compute in float16 on ${device} (${failure})`;
     }

@@ -105,7 +105,7 @@ describe.skipIf(skip)('ONNX backend on WebGPU', () => {
 
     const messages = logger.records.map((record) => record.message);
     expect(messages.some((message) => message.includes('training in float32'))).toBe(false);
-    expect(messages.some((message) => message.startsWith('Mixed precision: matrix products in float16'))).toBe(true);
+    expect(messages.some((message) => message.startsWith('Mixed precision: half-precision compute'))).toBe(true);
     const description = JSON.parse(await readFile(path.join(result.runDirectory, 'description.json'), 'utf8'));
     expect(description.mixed_precision).toMatchObject({ enabled: true, final_loss_scale: expect.any(Number), skipped_updates: expect.any(Number) });
     expect(result.stopReason).toBe('completed');

@@ -18,6 +18,9 @@ export function createSession(model: Uint8Array, settings: SessionSettings): Pro
     // One model runs at a time per session, so parallel execution of branches only adds threads.
     executionMode: 'sequential',
     graphOptimizationLevel: settings.graphOptimizationLevel,
+    // Level 3 prints errors only. At the default level 2, every WebGPU session prints that
+    // shape ops were placed on the CPU, which ONNX Runtime does on purpose.
+    logSeverityLevel: 3,
   });
 }
 

@@ -277,7 +277,7 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
     logger.info(`Early stopping after ${trainer.early_stop} evaluation(s) without improvement of ${selectionSplit} ${target.field} ${target.metric}.`);
   }
   if (scaler !== null) {
-    logger.info(`Mixed precision: matrix products in float16 with float32 master weights; dynamic loss scale ${scaler.scale}.`);
+    logger.info(`Mixed precision: half-precision compute with float32 master weights, and a dynamic loss scale starting at ${scaler.scale}.`);
   }
   if (options.validation === null) {
     logger.warn('No validation split: the best weights are chosen on the training split, which favours overfitting. Add a validation_set or a split.');
