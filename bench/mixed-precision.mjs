@@ -14,7 +14,7 @@ import { combinerSchema, gradientClippingSchema, optimizerSchema } from '@ft/cor
 import { createRandomBertWeights } from '@ft/core/testing';
 
 import { OnnxModel } from '../packages/backend-onnx/dist/model/onnx-model.js';
-import { BERT_MINI } from './shapes.mjs';
+import { BERT_MINI, tokenBatch } from './shapes.mjs';
 
 const runs = Number(process.argv[2] ?? 5);
 const devices = (process.argv[3] ?? 'cpu,webgpu').split(',');
@@ -38,15 +38,7 @@ function description(mixedPrecision) {
   };
 }
 
-const ids = new Int32Array(rows * length);
-const mask = new Int32Array(rows * length);
-for (let row = 0; row < rows; row++) {
-  const used = length - ((row * 7) % (length / 2));
-  for (let position = 0; position < used; position++) {
-    ids[row * length + position] = position === 0 ? 101 : 1000 + ((row * 31 + position * 17) % 20000);
-    mask[row * length + position] = 1;
-  }
-}
+const { ids, mask } = tokenBatch(rows, length);
 const batch = {
   rows,
   inputs: { text: { kind: 'text', ids, attentionMask: mask, sequenceLength: length } },

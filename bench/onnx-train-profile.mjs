@@ -17,7 +17,7 @@ import * as ort from 'onnxruntime-node';
 
 import { buildModelGraph, buildUpdateGraph } from '../packages/backend-onnx/dist/model/model-graph.js';
 import { OnnxModel } from '../packages/backend-onnx/dist/model/onnx-model.js';
-import { BERT_MINI } from './shapes.mjs';
+import { BERT_MINI, tokenBatch } from './shapes.mjs';
 
 const ROWS = 16;
 const LENGTH = 128;
@@ -34,15 +34,7 @@ const description = {
   mixedPrecision: false,
 };
 
-const ids = new Int32Array(ROWS * LENGTH);
-const mask = new Int32Array(ROWS * LENGTH);
-for (let row = 0; row < ROWS; row++) {
-  const used = LENGTH - ((row * 7) % (LENGTH / 2));
-  for (let position = 0; position < used; position++) {
-    ids[row * LENGTH + position] = position === 0 ? 101 : 1000 + ((row * 31 + position * 17) % 20000);
-    mask[row * LENGTH + position] = 1;
-  }
-}
+const { ids, mask } = tokenBatch(ROWS, LENGTH);
 const batch = {
   rows: ROWS,
   inputs: { text: { kind: 'text', ids, attentionMask: mask, sequenceLength: LENGTH } },

@@ -22,7 +22,7 @@ import onnxBackend from '@ft/backend-onnx';
 import tfjsBackend from '@ft/backend-tfjs';
 import { combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
-import { BERT_MINI } from './shapes.mjs';
+import { BERT_MINI, tokenBatch } from './shapes.mjs';
 
 
 /** Returns the median milliseconds of `runs` calls after `warmup` untimed calls. */
@@ -38,20 +38,6 @@ async function median(run, { warmup, runs }) {
   }
   times.sort((a, b) => a - b);
   return times[Math.floor(times.length / 2)];
-}
-
-function tokenBatch(rows, length) {
-  const ids = new Int32Array(rows * length);
-  const mask = new Int32Array(rows * length);
-  for (let row = 0; row < rows; row++) {
-    // Rows get different lengths so masking does real work; the rest is padding.
-    const used = length - ((row * 7) % (length / 2));
-    for (let position = 0; position < used; position++) {
-      ids[row * length + position] = position === 0 ? 101 : 1000 + ((row * 31 + position * 17) % 20000);
-      mask[row * length + position] = 1;
-    }
-  }
-  return { ids, mask };
 }
 
 function headDescription() {

@@ -3,3 +3,20 @@ import { BERT_BASE_ARCHITECTURE } from '@ft/core';
 
 /** BERT-mini (google/bert_uncased_L-4_H-256_A-4): the shape the PyTorch reference runs by default. */
 export const BERT_MINI = { ...BERT_BASE_ARCHITECTURE, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 };
+
+/**
+ * Returns token ids and an attention mask for `rows` × `length` tokens. Rows get different
+ * lengths so that masking does real work, and the rest of each row is padding.
+ */
+export function tokenBatch(rows, length) {
+  const ids = new Int32Array(rows * length);
+  const mask = new Int32Array(rows * length);
+  for (let row = 0; row < rows; row++) {
+    const used = length - ((row * 7) % (length / 2));
+    for (let position = 0; position < used; position++) {
+      ids[row * length + position] = position === 0 ? 101 : 1000 + ((row * 31 + position * 17) % 20000);
+      mask[row * length + position] = 1;
+    }
+  }
+  return { ids, mask };
+}
