@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 
 import * as tf from '@tensorflow/tfjs-core';
-import { BackendError, combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema, type ModelDescription, type TrainingBatch } from '@ft/core';
+import { BackendError, combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema, type ModelDescription, type NamedArrays, type TrainingBatch } from '@ft/core';
 import { createTinyBertCheckpoint, type TinyBertCheckpoint } from '@ft/core/testing';
 import { beforeAll, describe, expect, it } from 'vitest';
 
@@ -35,6 +35,8 @@ const LEARNING_RATE = 1e-3;
 const LOSS_TOLERANCE = 1e-4;
 /** Absolute tolerance on logits, which lie within ±1 for this model. */
 const LOGIT_TOLERANCE = 1e-4;
+/** Absolute tolerance on exported weights and Adam moments after the same steps. */
+const STATE_TOLERANCE = 1e-5;
 
 function description(checkpoint: TinyBertCheckpoint): ModelDescription {
   return {
@@ -74,6 +76,8 @@ interface TrainingTrace {
   /** Milliseconds per step; the first step includes kernel compilation. */
   stepMilliseconds: number[];
   logits: Float32Array;
+  /** Weights, optimizer slots and counters after training, as a checkpoint stores them. */
+  state: NamedArrays;
 }
 
 /** Selects a runtime, then trains a fresh model for STEPS AdamW steps and runs it forward. */
@@ -89,8 +93,9 @@ async function trace(checkpoint: TinyBertCheckpoint, runtime: RuntimeRequest, de
     stepMilliseconds.push(performance.now() - start);
   }
   const logits = (await model.forward(batch))['label']!;
+  const state = await model.exportState();
   model.dispose();
-  return { runtime: selected.description, losses, stepMilliseconds, logits };
+  return { runtime: selected.description, losses, stepMilliseconds, logits, state };
 }
 
 function median(values: number[]): number {
@@ -112,6 +117,14 @@ function expectSameTraining(actual: TrainingTrace, expected: TrainingTrace): voi
     const relative = Math.abs(loss - expected.losses[step]!) / Math.abs(expected.losses[step]!);
     expect(relative, `loss at step ${step}: ${loss} on ${actual.runtime}, ${expected.losses[step]} on ${expected.runtime}`).toBeLessThan(LOSS_TOLERANCE);
   });
+  // Checkpoints read every weight and slot back from the device.
+  expect(Object.keys(actual.state).sort()).toEqual(Object.keys(expected.state).sort());
+  for (const [name, array] of Object.entries(expected.state)) {
+    const values = actual.state[name]!.data;
+    array.data.forEach((value, index) => {
+      expect(Math.abs(values[index]! - value), `${name}[${index}] on ${actual.runtime}`).toBeLessThan(STATE_TOLERANCE);
+    });
+  }
   expect(actual.logits).toHaveLength(expected.logits.length);
   actual.logits.forEach((logit, index) => {
     expect(Math.abs(logit - expected.logits[index]!), `logit ${index}: ${logit} on ${actual.runtime}, ${expected.logits[index]} on ${expected.runtime}`).toBeLessThan(

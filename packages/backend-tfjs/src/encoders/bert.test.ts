@@ -331,7 +331,7 @@ describe('BertEncoder weights', () => {
     const weights = randomWeights(TINY_ARCHITECTURE, 2);
     const encoder = BertEncoder.create(TINY_ARCHITECTURE, weights, { trainable: false, seed: 0 });
 
-    const exported = encoder.exportWeights();
+    const exported = await encoder.exportWeights();
 
     expect(Object.keys(exported)).toEqual(Object.keys(weights));
     for (const [name, array] of Object.entries(weights)) {
@@ -361,9 +361,9 @@ describe('BertEncoder weights', () => {
   it('initializes randomly like Hugging Face', async () => {
     await tf.setBackend('wasm');
     const architecture: BertArchitecture = { ...TINY_ARCHITECTURE, vocab_size: 400, pad_token_id: 3 };
-    const first = BertEncoder.create(architecture, null, { trainable: true, seed: 7 }).exportWeights();
-    const same = BertEncoder.create(architecture, null, { trainable: true, seed: 7 }).exportWeights();
-    const other = BertEncoder.create(architecture, null, { trainable: true, seed: 8 }).exportWeights();
+    const first = await BertEncoder.create(architecture, null, { trainable: true, seed: 7 }).exportWeights();
+    const same = await BertEncoder.create(architecture, null, { trainable: true, seed: 7 }).exportWeights();
+    const other = await BertEncoder.create(architecture, null, { trainable: true, seed: 8 }).exportWeights();
 
     const words = first['embeddings.word_embeddings.weight']!.data;
     const padRow = words.subarray(3 * 16, 4 * 16);

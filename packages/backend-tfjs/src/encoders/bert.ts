@@ -156,12 +156,12 @@ export class BertEncoder {
     });
   }
 
-  /** Copies every weight out under its Hugging Face name. */
-  exportWeights(): NamedArrays {
+  /** Copies every weight out under its Hugging Face name, reading asynchronously as WebGPU requires in Node. */
+  async exportWeights(): Promise<NamedArrays> {
     this.assertUsable();
     const weights: NamedArrays = {};
     for (const [name, variable] of this.variables) {
-      const array: NamedArray = { dtype: 'float32', shape: [...variable.shape], data: variable.dataSync<'float32'>().slice() };
+      const array: NamedArray = { dtype: 'float32', shape: [...variable.shape], data: (await variable.data<'float32'>()).slice() };
       weights[name] = array;
     }
     return weights;

@@ -324,7 +324,7 @@ export class TfjsModel implements ModelHandle {
         random[`${ENCODER_DROPOUT_PREFIX}${name}`] = { dtype: 'float32', shape: [1], data: Float32Array.of(text.encoder.dropoutCalls) };
       }
     }
-    return { ...(await this.exportWeights()), ...this.optimizer.exportState(), ...random };
+    return { ...(await this.exportWeights()), ...(await this.optimizer.exportState()), ...random };
   }
 
   async importState(state: NamedArrays): Promise<void> {

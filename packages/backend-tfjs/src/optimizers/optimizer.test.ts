@@ -31,7 +31,7 @@ describe('TfjsOptimizer against the PyTorch reference', () => {
     await selectRuntime('wasm', () => {});
   });
 
-  it.each(configs)('$type %#', (settings) => {
+  it.each(configs)('$type %#', async (settings) => {
     const config = optimizerSchema.parse(settings);
     const initial = Float32Array.from({ length: 12 }, (_, i) => Math.sin(i + 1) * 0.5);
     // A float32 reference rounds stored state as the backend does; the arithmetic stays float64.
@@ -51,13 +51,13 @@ describe('TfjsOptimizer against the PyTorch reference', () => {
       expectClose(variable.dataSync(), reference, `step ${step}`);
     });
 
-    const exported = optimizer.exportState();
+    const exported = await optimizer.exportState();
     expect(exported['optimizer.step']!.data[0]).toBe(learningRates.length);
     optimizer.dispose();
     variable.dispose();
   });
 
-  it('state survives export and import', () => {
+  it('state survives export and import', async () => {
     const config = optimizerSchema.parse({ type: 'adamw' });
     const variable = tf.variable(tf.tensor1d([1, 2, 3]), true, `optimizer-state-${Math.random()}`);
     const first = new TfjsOptimizer(config);
@@ -65,7 +65,7 @@ describe('TfjsOptimizer against the PyTorch reference', () => {
     first.apply(new Map([['w', variable]]), { w: gradient }, 0.1);
 
     const second = new TfjsOptimizer(config);
-    second.importState(first.exportState(), new Map([['w', variable]]));
+    second.importState(await first.exportState(), new Map([['w', variable]]));
     const copy = tf.variable(variable.clone(), true, `optimizer-state-copy-${Math.random()}`);
     first.apply(new Map([['w', variable]]), { w: gradient }, 0.1);
     second.apply(new Map([['w', copy]]), { w: gradient }, 0.1);

@@ -108,11 +108,15 @@ export class TfjsOptimizer {
     }
   }
 
-  /** Exports the step count and every slot as `optimizer.<weight>.<slot>`. */
-  exportState(): NamedArrays {
+  /**
+   * Exports the step count and every slot as `optimizer.<weight>.<slot>`. It reads
+   * asynchronously because tfjs-backend-webgpu's synchronous read needs OffscreenCanvas,
+   * which Node lacks.
+   */
+  async exportState(): Promise<NamedArrays> {
     const state: NamedArrays = { 'optimizer.step': { dtype: 'float32', shape: [1], data: Float32Array.of(this.step) } };
     for (const [key, variable] of this.slots) {
-      state[`optimizer.${key}`] = { dtype: 'float32', shape: [...variable.shape], data: variable.dataSync() as Float32Array };
+      state[`optimizer.${key}`] = { dtype: 'float32', shape: [...variable.shape], data: (await variable.data()) as Float32Array };
     }
     return state;
   }
