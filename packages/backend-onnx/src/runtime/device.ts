@@ -104,7 +104,8 @@ export async function selectDevice(request: DeviceRequest, warn: (message: strin
     return 'cpu';
   }
 
-  const failure = await probe(request);
+  // Without the provider library, ONNX Runtime would print its own loader error before failing.
+  const failure = request === 'cuda' && !cudaProviderInstalled() ? "onnxruntime-node's CUDA provider library is not installed" : await probe(request);
   if (failure !== null) {
     const fix =
       request === 'cuda'

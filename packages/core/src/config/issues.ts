@@ -301,6 +301,21 @@ function renderUnknownKey(schema: ZodSchema, data: unknown, path: readonly Prope
   return { path: [...(path as (string | number)[]), key], received, message: `unknown key.${hint}` };
 }
 
+/** Returns a fix for a boolean or number written as a string, such as `"yes"` or `"3"`, else ''. */
+function quotedValueHint(expected: string, received: unknown): string {
+  if (typeof received !== 'string') {
+    return '';
+  }
+  if (expected === 'boolean') {
+    // YAML 1.2, which the config parser follows, reads only true and false as booleans.
+    return ' Write true or false, without quotes.';
+  }
+  if ((expected === 'number' || expected === 'int') && received.trim() !== '' && Number.isFinite(Number(received))) {
+    return ` Write ${received.trim()} without quotes.`;
+  }
+  return '';
+}
+
 /** YAML's names for zod's expected types, where they differ. */
 const EXPECTED_NAMES: Record<string, string> = { object: 'mapping', array: 'list', int: 'integer' };
 
@@ -317,7 +332,7 @@ function renderIssue(schema: ZodSchema, data: unknown, issue: z.core.$ZodIssue):
       if (received === undefined) {
         return [{ path, message: `required key is missing; expected ${expected}.` }];
       }
-      return [{ path, received, message: `expected ${expected}, ${got} (${typeName(received)}).` }];
+      return [{ path, received, message: `expected ${expected}, ${got} (${typeName(received)}).${quotedValueHint(issue.expected, received)}` }];
     }
     case 'invalid_value': {
       const allowed = issue.values.map((value) => describeValue(value)).join(', ');

@@ -135,9 +135,9 @@ describe('invalid configs', () => {
     // Wrong types, one per section.
     ['input features not a list', { ...minimal, input_features: { name: 's', type: 'text' } }, 'input_features: expected list, got {"name":"s","type":"text"} (a mapping).'],
     ['feature name not a string', { ...minimal, input_features: [{ name: 5, type: 'text' }] }, 'input_features[0].name: expected string, got 5 (a number).'],
-    ['top_k as a string', { ...minimal, output_features: [{ name: 'label', type: 'category', top_k: '3' }] }, 'output_features[0].top_k: expected number, got "3" (a string).'],
+    ['top_k as a string', { ...minimal, output_features: [{ name: 'label', type: 'category', top_k: '3' }] }, 'output_features[0].top_k: expected number, got "3" (a string). Write 3 without quotes.'],
     ['combiner layers as a word', { ...minimal, combiner: { num_fc_layers: 'two' } }, 'combiner.num_fc_layers: expected number, got "two" (a string).'],
-    ['mixed precision as a word', { ...minimal, trainer: { use_mixed_precision: 'yes' } }, 'trainer.use_mixed_precision: expected boolean, got "yes" (a string).'],
+    ['mixed precision as a word', { ...minimal, trainer: { use_mixed_precision: 'yes' } }, 'trainer.use_mixed_precision: expected boolean, got "yes" (a string). Write true or false, without quotes.'],
     ['fractional batch size', { ...minimal, trainer: { batch_size: 3.5 } }, 'trainer.batch_size: got 3.5; expected an integer >0 or "auto".'],
     ['sample ratio as a word', { ...minimal, preprocessing: { sample_ratio: 'half' } }, 'preprocessing.sample_ratio: expected number, got "half" (a string).'],
     ['defaults as a list', { ...minimal, defaults: { text: [] } }, 'defaults.text: expected mapping, got [] (a list).'],
