@@ -31,7 +31,7 @@ export class OnnxBackend implements Backend {
   }
 
   static async create(options: OnnxOptions, context: BackendContext): Promise<OnnxBackend> {
-    const device = await selectDevice(options.device, (message) => context.logger.warn(message));
+    const device = await selectDevice(options.device, context.logger);
     const threads = options.intra_op_threads ?? os.availableParallelism();
 
     // ONNX Runtime's CPU provider runs float16 nodes by converting to float32 and back, which

@@ -10,7 +10,7 @@ import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
-import { createRecordingLogger, trainRun } from '@ft/core';
+import { createRecordingLogger, silentLogger, trainRun } from '@ft/core';
 import { createTinyBertCheckpoint } from '@ft/core/testing';
 import { describe, expect, it } from 'vitest';
 
@@ -20,7 +20,7 @@ import { probeHalfPrecision, selectDevice } from '../src/runtime/device.js';
 import { DEFAULT_SESSION_SETTINGS } from '../src/runtime/session.js';
 import { mixedPrecisionBatch, mixedPrecisionDescription } from './mixed-precision-fixtures.js';
 
-const failure = await selectDevice('webgpu', () => {}).then(
+const failure = await selectDevice('webgpu', silentLogger).then(
   () => null,
   (error: Error) => error.message,
 );

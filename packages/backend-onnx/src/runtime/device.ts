@@ -2,7 +2,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 
-import { BackendError } from '@ft/core';
+import { BackendError, type Logger } from '@ft/core';
 import * as ort from 'onnxruntime-node';
 import onnxProto from 'onnx-proto';
 
@@ -83,24 +83,25 @@ function cudaProviderInstalled(): boolean {
 
 /**
  * Picks the execution provider. An explicit device that fails raises a BackendError with the
- * reason and the fix. `auto` tries CUDA when its provider is installed and otherwise warns and
- * uses the CPU.
+ * reason and the fix. `auto` tries CUDA when its provider is installed, and otherwise logs that
+ * it uses the CPU.
  */
-export async function selectDevice(request: DeviceRequest, warn: (message: string) => void): Promise<Device> {
+export async function selectDevice(request: DeviceRequest, logger: Pick<Logger, 'info' | 'warn'>): Promise<Device> {
   if (request === 'cpu') {
     return 'cpu';
   }
 
   if (request === 'auto') {
     if (!cudaProviderInstalled()) {
-      warn('backend.device is auto and no CUDA provider for ONNX Runtime is installed, so the ONNX backend runs on the CPU. Set backend.device: cpu to silence this warning.');
+      // The usual case on machines without a GPU, so it is no warning.
+      logger.info('Device auto: no CUDA provider for ONNX Runtime is installed, so the ONNX backend runs on the CPU.');
       return 'cpu';
     }
     const failure = await probe('cuda');
     if (failure === null) {
       return 'cuda';
     }
-    warn(`backend.device is auto and CUDA failed (${failure}), so the ONNX backend runs on the CPU.`);
+    logger.warn(`backend.device is auto and CUDA failed (${failure}), so the ONNX backend runs on the CPU.`);
     return 'cpu';
   }
 
