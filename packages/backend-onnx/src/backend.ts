@@ -26,6 +26,7 @@ export class OnnxBackend implements Backend {
       encoders: { bert: { trainable: true } },
       mixedPrecision: halfPrecisionFailure === null,
       ...(halfPrecisionFailure === null ? {} : { mixedPrecisionUnavailableReason: halfPrecisionFailure }),
+      // ONNX Runtime does not name the WebGPU adapter, so a software one (lavapipe) counts as a GPU here.
       accelerator: device !== 'cpu',
     };
   }

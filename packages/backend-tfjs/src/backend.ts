@@ -20,6 +20,7 @@ export class TfjsBackend implements Backend {
       mixedPrecision: false,
       // tfjs-core 4.22 has no float16 dtype, so every runtime, webgpu included, trains in float32.
       mixedPrecisionUnavailableReason: `the tfjs backend on ${runtime.name} trains in float32 only`,
+      accelerator: runtime.accelerator,
     };
   }
 

@@ -174,6 +174,8 @@ describe('webgpu device', () => {
     expect(backend.description).toMatch(/ on webgpu \(/);
     expect(backend.capabilities.mixedPrecision).toBe(false);
     expect(backend.capabilities.mixedPrecisionUnavailableReason).toBe('the tfjs backend on webgpu trains in float32 only');
+    // A software adapter such as lavapipe computes on the CPU, so batch_size: auto keeps the CPU cap.
+    expect(backend.capabilities.accelerator).toBe(probe.ok && !probe.adapter.software);
     expect(logger.records.some((record) => record.message.startsWith('Device webgpu: using TensorFlow.js'))).toBe(true);
     await backend.dispose();
   });
@@ -182,6 +184,7 @@ describe('webgpu device', () => {
     const messages: string[] = [];
     const selected = await selectRuntime('auto', (message) => messages.push(message), 'auto');
     expect(selected.name).not.toBe('webgpu');
+    expect(selected.accelerator).toBe(false);
     // Without a GPU device node the probe is skipped; with one, the software adapter is named.
     expect(messages[0]).toMatch(/^Device auto: (the WebGPU adapter .+ emulates a GPU on the CPU|no GPU device in \/dev\/dri or \/dev\/nvidia\*), so training runs on the CPU\./);
   });

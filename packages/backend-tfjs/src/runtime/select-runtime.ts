@@ -30,6 +30,8 @@ export interface SelectedRuntime {
    * "TensorFlow.js 4.22.0 on webgpu (llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), Vulkan, software)".
    */
   description: string;
+  /** True on tfjs-node-gpu and on a hardware WebGPU adapter; a software adapter computes on the CPU. */
+  accelerator: boolean;
 }
 
 const TFJS_NODE_PACKAGE = '@tensorflow/tfjs-node';
@@ -224,7 +226,7 @@ async function useWebGpu(device: DeviceRequest): Promise<SelectedRuntime> {
       { cause: error },
     );
   }
-  return { name: 'webgpu', description: `TensorFlow.js ${tf.version_core} on webgpu (${probe.adapter.label})` };
+  return { name: 'webgpu', description: `TensorFlow.js ${tf.version_core} on webgpu (${probe.adapter.label})`, accelerator: !probe.adapter.software };
 }
 
 type TfjsNodeImport = { ok: true; module: Record<string, unknown> } | { ok: false; reason: string };
@@ -255,6 +257,7 @@ async function useTfjsNode(module: Record<string, unknown>, name: 'tfjs-node' | 
   return {
     name,
     description: `TensorFlow.js ${tf.version_core} on ${name}${suffix} (${device})`,
+    accelerator: name === 'tfjs-node-gpu',
   };
 }
 
@@ -265,13 +268,13 @@ async function useWasm(): Promise<SelectedRuntime> {
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
   const threads = getThreadsCount();
   const features = [simd ? 'SIMD' : 'no SIMD', `${threads} thread${threads === 1 ? '' : 's'}`];
-  return { name: 'wasm', description: `TensorFlow.js ${tf.version_core} on wasm (${features.join(', ')})` };
+  return { name: 'wasm', description: `TensorFlow.js ${tf.version_core} on wasm (${features.join(', ')})`, accelerator: false };
 }
 
 async function useCpu(): Promise<SelectedRuntime> {
   await import('@tensorflow/tfjs-backend-cpu');
   await activateBackend('cpu');
-  return { name: 'cpu', description: `TensorFlow.js ${tf.version_core} on cpu (pure JavaScript)` };
+  return { name: 'cpu', description: `TensorFlow.js ${tf.version_core} on cpu (pure JavaScript)`, accelerator: false };
 }
 
 async function activateBackend(backendName: string): Promise<void> {
