@@ -24,7 +24,6 @@ import { combinerSchema, createRecordingLogger, gradientClippingSchema, optimize
 import { createRandomBertWeights } from '@ft/core/testing';
 import { BERT_MINI, tokenBatch } from './shapes.mjs';
 
-
 /** Returns the median milliseconds of `runs` calls after `warmup` untimed calls. */
 async function median(run, { warmup, runs }) {
   for (let i = 0; i < warmup; i++) {
