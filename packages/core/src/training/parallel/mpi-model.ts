@@ -1,7 +1,8 @@
 import type { ForwardOutputs, ModelHandle, TrainStepOptions, TrainStepResult } from '../../backend/backend.js';
 import type { Batch, TrainingBatch } from '../../backend/model-description.js';
-import { allFinite, type NamedArrays } from '../../tensors/named-arrays.js';
+import type { NamedArrays } from '../../tensors/named-arrays.js';
 import type { Logger } from '../../logging/logger.js';
+import { trainStepFromAverage } from './averaged-step.js';
 import type { Mpi } from './mpi.js';
 import { sliceBatch } from './shards.js';
 
@@ -61,14 +62,8 @@ export class MpiParallelModel implements ModelHandle {
     return this.local.forward(batch);
   }
 
-  async trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
-    const { loss, outputLosses, gradients } = await this.computeGradients(batch, options);
-    // Every replica sees the same averaged gradients, so every replica skips the same updates.
-    if (options?.lossScale !== undefined && !allFinite(gradients)) {
-      return { loss, outputLosses, gradientsFinite: false };
-    }
-    await this.applyGradients(gradients, learningRate);
-    return { loss, outputLosses };
+  trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
+    return trainStepFromAverage(this, batch, learningRate, options);
   }
 
   /** Computes the gradients of this rank's shard and returns the row-weighted average over all ranks, and the loss over the whole batch. */

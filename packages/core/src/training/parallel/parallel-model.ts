@@ -4,7 +4,8 @@ import type { ForwardOutputs, ModelHandle, TrainStepOptions, TrainStepResult } f
 import type { Batch, ModelDescription, TrainingBatch } from '../../backend/model-description.js';
 import { FtError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { allFinite, type NamedArrays } from '../../tensors/named-arrays.js';
+import type { NamedArrays } from '../../tensors/named-arrays.js';
+import { trainStepFromAverage } from './averaged-step.js';
 import type { WorkerInit, WorkerRequest, WorkerResponse } from './protocol.js';
 import { averageGradients, shardBatch } from './shards.js';
 
@@ -235,14 +236,8 @@ export class ParallelModel implements ModelHandle {
     return this.local.forward(batch);
   }
 
-  async trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
-    const { loss, outputLosses, gradients } = await this.computeGradients(batch, options);
-    // Every replica sees the same averaged gradients, so every replica skips the same updates.
-    if (options?.lossScale !== undefined && !allFinite(gradients)) {
-      return { loss, outputLosses, gradientsFinite: false };
-    }
-    await this.applyGradients(gradients, learningRate);
-    return { loss, outputLosses };
+  trainStep(batch: TrainingBatch, learningRate: number, options?: TrainStepOptions): Promise<TrainStepResult> {
+    return trainStepFromAverage(this, batch, learningRate, options);
   }
 
   /** Computes the gradients of every shard at once and returns their average, and the loss over the whole batch. */
