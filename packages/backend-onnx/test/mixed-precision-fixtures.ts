@@ -18,7 +18,7 @@ const tinyBert = {
   pad_token_id: 0,
 };
 
-export function mixedPrecisionDescription(mixedPrecision: boolean, lossWeight = 1): ModelDescription {
+export function mixedPrecisionDescription(mixedPrecision: boolean, lossWeight = 1, clipGlobalNorm: number | null = 1): ModelDescription {
   return {
     inputs: [
       { name: 'text', kind: 'text', encoder: { type: 'bert', architecture: tinyBert, weights: createRandomBertWeights(tinyBert, 3), trainable: true, reduceOutput: 'cls_pooled' } },
@@ -27,7 +27,7 @@ export function mixedPrecisionDescription(mixedPrecision: boolean, lossWeight = 
     combiner: combinerSchema.parse({ num_fc_layers: 1, output_size: 8, activation: 'tanh' }),
     outputs: [{ name: 'label', kind: 'category', numClasses: 3, lossWeight, classWeights: null }],
     optimizer: optimizerSchema.parse({ type: 'adamw' }),
-    gradientClipping: gradientClippingSchema.parse({ clipglobalnorm: 1 }),
+    gradientClipping: gradientClippingSchema.parse({ clipglobalnorm: clipGlobalNorm }),
     seed: 2,
     mixedPrecision,
   };

@@ -163,32 +163,29 @@ export function buildModelGraph(spec: ModelGraphSpec, mode: GraphMode): BuiltGra
   const gradientMap = gradients(builder, total, trainable, lossScale);
   let weightGradients = trainable.map((value) => gradientMap.get(value.name)!);
   if (lossScale !== undefined) {
-    weightGradients = builder.scope('unscale', () => {
-      const inverse = builder.div(builder.constant(1), lossScale);
-      const unscaled = weightGradients.map((gradient) => builder.mul(gradient, inverse));
-      // The gradients graph returns the gradients, which its caller checks after averaging.
-      if (mode === 'train') {
-        builder.output(allFiniteFlag(builder, unscaled), 'gradients_finite');
-      }
-      return unscaled;
-    });
+    const inverse = builder.div(builder.constant(1), lossScale);
+    weightGradients = builder.scope('unscale', () => weightGradients.map((gradient) => builder.mul(gradient, inverse)));
   }
   if (mode === 'gradients') {
+    // The caller checks returned gradients for overflow after averaging or accumulating them.
     trainable.forEach((value, index) => builder.output(weightGradients[index]!, `gradient.${value.name}`));
   } else {
-    addOptimizerUpdate(builder, spec, weights, weightGradients);
+    const squaredNorm = addOptimizerUpdate(builder, spec, weights, weightGradients);
+    if (lossScale !== undefined) {
+      // Global-norm clipping has already summed the squared gradients, and that sum serves the check as well.
+      const total = squaredNorm ?? weightGradients.map((gradient) => builder.sumAll(gradient)).reduce((sum, value) => builder.add(sum, value));
+      builder.output(finiteFlag(builder, total), 'gradients_finite');
+    }
   }
   return { bytes: builder.toBytes(), dropoutSites };
 }
 
 /**
- * Returns a bool scalar that is true when no element of `values` is Inf or NaN. One Inf or NaN
- * anywhere makes the sum of all elements Inf or NaN, so only the scalar total needs the checks.
- * A total beyond float32's range (about 3e38) counts as an overflow too; unscaled gradients that
- * large mean divergence anyway.
+ * Returns a bool scalar that is true when `total`, a sum over every gradient element or its
+ * square, is finite. One Inf or NaN element makes such a sum Inf or NaN. A sum beyond float32's
+ * range counts as an overflow too, and unscaled gradients that large mean divergence anyway.
  */
-function allFiniteFlag(builder: GraphBuilder, values: readonly Value[]): Value {
-  const total = values.map((value) => builder.sumAll(value)).reduce((sum, value) => builder.add(sum, value));
+function finiteFlag(builder: GraphBuilder, total: Value): Value {
   const isInf = builder.op('IsInf', [total], {}, { dtype: 'bool', shape: [] });
   const isNaN = builder.op('IsNaN', [total], {}, { dtype: 'bool', shape: [] });
   return builder.op('Not', [builder.op('Or', [isInf, isNaN], {}, { dtype: 'bool', shape: [] })], {}, { dtype: 'bool', shape: [] });
@@ -209,7 +206,8 @@ export function buildUpdateGraph(spec: ModelGraphSpec): Uint8Array {
   return builder.toBytes();
 }
 
-function addOptimizerUpdate(builder: GraphBuilder, spec: ModelGraphSpec, weights: ReadonlyMap<string, Value>, weightGradients: readonly Value[]): void {
+/** Adds clipping and the optimizer update of every weight; returns the squared global norm when global-norm clipping computed it, else null. */
+function addOptimizerUpdate(builder: GraphBuilder, spec: ModelGraphSpec, weights: ReadonlyMap<string, Value>, weightGradients: readonly Value[]): Value | null {
   const { optimizer, gradientClipping } = spec.description;
   const scalars = Object.fromEntries(optimizerScalarNames(optimizer).map((name) => [name, builder.input(`optimizer_scalar.${name}`, 'float32', [])]));
   // Without clipvalue, clipping is one scalar factor, which the update applies itself: Adam folds
@@ -231,6 +229,7 @@ function addOptimizerUpdate(builder: GraphBuilder, spec: ModelGraphSpec, weights
       }
     });
   });
+  return scaling?.squaredNorm ?? null;
 }
 
 function encodeInput(

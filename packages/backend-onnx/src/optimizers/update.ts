@@ -205,13 +205,18 @@ export function buildGradientClipping(builder: GraphBuilder, gradients: readonly
  * gradient by, and the squared gradients that the norm summed. Returns null when neither is set.
  * It ignores `clipvalue`, which {@link buildGradientClipping} applies after the scaling.
  */
-export function buildGlobalNormScaling(builder: GraphBuilder, gradients: readonly Value[], clipping: GradientClippingConfig): { scale: Value; squares: Value[] } | null {
+export function buildGlobalNormScaling(
+  builder: GraphBuilder,
+  gradients: readonly Value[],
+  clipping: GradientClippingConfig,
+): { scale: Value; squares: Value[]; squaredNorm: Value } | null {
   const limits = [clipping.clipglobalnorm, clipping.clipnorm].filter((limit): limit is number => limit !== null);
   if (gradients.length === 0 || limits.length === 0) {
     return null;
   }
   const squares = gradients.map((gradient) => builder.mul(gradient, gradient));
-  let total = squares.map((square) => builder.sumAll(square)).reduce((sum, square) => builder.add(sum, square));
+  const squaredNorm = squares.map((square) => builder.sumAll(square)).reduce((sum, square) => builder.add(sum, square));
+  let total = squaredNorm;
   let scale: Value | undefined;
   for (const maxNorm of limits) {
     const norm = builder.unary('Sqrt', total);
@@ -221,5 +226,5 @@ export function buildGlobalNormScaling(builder: GraphBuilder, gradients: readonl
     // The next limit measures the scaled gradients, whose squared norm is total · factor².
     total = builder.mul(total, builder.mul(factor, factor));
   }
-  return { scale: scale!, squares };
+  return { scale: scale!, squares, squaredNorm };
 }
