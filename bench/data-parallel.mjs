@@ -12,8 +12,10 @@
 import os from 'node:os';
 
 import tfjsBackend from '@ft/backend-tfjs';
-import { BERT_BASE_ARCHITECTURE, combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema, ParallelModel } from '@ft/core';
+import { BERT_BASE_ARCHITECTURE, createRecordingLogger, ParallelModel } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
+
+import { bertClassifierDescription } from './shapes.mjs';
 
 const ARCHITECTURE = { ...BERT_BASE_ARCHITECTURE, hidden_size: 128, num_hidden_layers: 2, num_attention_heads: 2, intermediate_size: 512 };
 const SEQUENCE_LENGTH = 64;
@@ -21,15 +23,7 @@ const ROWS_PER_REPLICA = 16;
 const WARMUP_STEPS = 2;
 const TIMED_STEPS = Number(process.env.FT_BENCH_STEPS ?? 10);
 
-const description = {
-  inputs: [{ name: 'text', kind: 'text', encoder: { type: 'bert', architecture: ARCHITECTURE, weights: createRandomBertWeights(ARCHITECTURE, 1), trainable: true, reduceOutput: 'cls_pooled' } }],
-  combiner: combinerSchema.parse({}),
-  outputs: [{ name: 'label', kind: 'category', numClasses: 2, lossWeight: 1, classWeights: null }],
-  optimizer: optimizerSchema.parse({ type: 'adamw' }),
-  gradientClipping: gradientClippingSchema.parse({}),
-  seed: 1,
-  mixedPrecision: false,
-};
+const description = bertClassifierDescription(ARCHITECTURE, createRandomBertWeights(ARCHITECTURE, 1));
 
 /** Builds a batch of `rows` full-length rows of pseudo-random token ids; `offset` varies it per step. */
 function batch(rows, offset) {

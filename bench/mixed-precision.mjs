@@ -10,11 +10,10 @@
 // A WebGPU adapter is needed for webgpu: a GPU driver, or Mesa's software Vulkan driver.
 import os from 'node:os';
 
-import { combinerSchema, gradientClippingSchema, optimizerSchema } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
 
 import { OnnxModel } from '../packages/backend-onnx/dist/model/onnx-model.js';
-import { BERT_MINI, tokenBatch } from './shapes.mjs';
+import { BERT_MINI, bertClassifierDescription, tokenBatch } from './shapes.mjs';
 
 const runs = Number(process.argv[2] ?? 5);
 const devices = (process.argv[3] ?? 'cpu,webgpu').split(',');
@@ -25,18 +24,6 @@ const TINY = { ...BERT_MINI, hidden_size: 64, num_hidden_layers: 2, num_attentio
 const architecture = shape === 'tiny' ? TINY : BERT_MINI;
 const [rows, length] = shape === 'tiny' ? [8, 32] : [16, 128];
 const weights = createRandomBertWeights(architecture, 1);
-
-function description(mixedPrecision) {
-  return {
-    inputs: [{ name: 'text', kind: 'text', encoder: { type: 'bert', architecture, weights, trainable: true, reduceOutput: 'cls_pooled' } }],
-    combiner: combinerSchema.parse({}),
-    outputs: [{ name: 'label', kind: 'category', numClasses: 2, lossWeight: 1, classWeights: null }],
-    optimizer: optimizerSchema.parse({ type: 'adamw' }),
-    gradientClipping: gradientClippingSchema.parse({}),
-    seed: 1,
-    mixedPrecision,
-  };
-}
 
 const { ids, mask } = tokenBatch(rows, length);
 const batch = {
@@ -54,8 +41,8 @@ const median = (times) => [...times].sort((a, b) => a - b)[Math.floor(times.leng
 async function stepTimes(device) {
   const settings = { executionProviders: [device], intraOpNumThreads: threads, graphOptimizationLevel: 'all' };
   const models = [
-    { model: await OnnxModel.build(description(false), settings), options: undefined, times: [] },
-    { model: await OnnxModel.build(description(true), settings), options: { lossScale: 1024 }, times: [] },
+    { model: await OnnxModel.build(bertClassifierDescription(architecture, weights), settings), options: undefined, times: [] },
+    { model: await OnnxModel.build(bertClassifierDescription(architecture, weights, { mixedPrecision: true }), settings), options: { lossScale: 1024 }, times: [] },
   ];
   for (const { model, options } of models) {
     await model.trainStep(batch, 1e-5, options);

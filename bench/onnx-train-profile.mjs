@@ -11,28 +11,19 @@ import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 
-import { combinerSchema, gradientClippingSchema, optimizerSchema } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
 import * as ort from 'onnxruntime-node';
 
 import { buildModelGraph, buildUpdateGraph } from '../packages/backend-onnx/dist/model/model-graph.js';
 import { OnnxModel } from '../packages/backend-onnx/dist/model/onnx-model.js';
-import { BERT_MINI, tokenBatch } from './shapes.mjs';
+import { BERT_MINI, bertClassifierDescription, tokenBatch } from './shapes.mjs';
 
 const ROWS = 16;
 const LENGTH = 128;
 const runs = Number(process.argv[2] ?? 5);
 const threads = os.availableParallelism();
 
-const description = {
-  inputs: [{ name: 'text', kind: 'text', encoder: { type: 'bert', architecture: BERT_MINI, weights: createRandomBertWeights(BERT_MINI, 1), trainable: true, reduceOutput: 'cls_pooled' } }],
-  combiner: combinerSchema.parse({}),
-  outputs: [{ name: 'label', kind: 'category', numClasses: 2, lossWeight: 1, classWeights: null }],
-  optimizer: optimizerSchema.parse({ type: 'adamw' }),
-  gradientClipping: gradientClippingSchema.parse({}),
-  seed: 1,
-  mixedPrecision: false,
-};
+const description = bertClassifierDescription(BERT_MINI, createRandomBertWeights(BERT_MINI, 1));
 
 const { ids, mask } = tokenBatch(ROWS, LENGTH);
 const batch = {

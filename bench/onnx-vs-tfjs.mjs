@@ -22,7 +22,7 @@ import onnxBackend from '@ft/backend-onnx';
 import tfjsBackend from '@ft/backend-tfjs';
 import { combinerSchema, createRecordingLogger, gradientClippingSchema, optimizerSchema } from '@ft/core';
 import { createRandomBertWeights } from '@ft/core/testing';
-import { BERT_MINI, tokenBatch } from './shapes.mjs';
+import { BERT_MINI, bertClassifierDescription, tokenBatch } from './shapes.mjs';
 
 /** Returns the median milliseconds of `runs` calls after `warmup` untimed calls. */
 async function median(run, { warmup, runs }) {
@@ -56,18 +56,6 @@ function headBatch(rows, offset) {
     rows,
     inputs: { sentence: { kind: 'embedding', size: 512, values: Float32Array.from({ length: rows * 512 }, (_, i) => Math.sin(i * 0.37 + offset)) } },
     targets: { label: { kind: 'category', indices: Int32Array.from({ length: rows }, (_, i) => (i + offset) % 2) } },
-  };
-}
-
-function fineTuneDescription(encoderWeights) {
-  return {
-    inputs: [{ name: 'text', kind: 'text', encoder: { type: 'bert', architecture: BERT_MINI, weights: encoderWeights, trainable: true, reduceOutput: 'cls_pooled' } }],
-    combiner: combinerSchema.parse({}),
-    outputs: [{ name: 'label', kind: 'category', numClasses: 2, lossWeight: 1, classWeights: null }],
-    optimizer: optimizerSchema.parse({ type: 'adamw' }),
-    gradientClipping: gradientClippingSchema.parse({}),
-    seed: 1,
-    mixedPrecision: false,
   };
 }
 
@@ -141,7 +129,7 @@ for (const [name, backend] of Object.entries(backends)) {
     console.log('tfjs full fine-tuning step skipped (FT_BENCH_SKIP_TFJS_TRAIN=1).');
     continue;
   }
-  const model = await backend.buildModel(fineTuneDescription(weights));
+  const model = await backend.buildModel(bertClassifierDescription(BERT_MINI, weights));
   const repetitions = name === 'tfjs' ? { warmup: 1, runs: 3 } : { warmup: 2, runs: 7 };
   results[`${name} fine-tuning step`] = await median(() => model.trainStep(fineTune, 2e-5), repetitions);
   model.dispose();

@@ -1,5 +1,5 @@
 // Model shapes shared by the benchmarks, as BertArchitecture objects over bert-base-uncased's defaults.
-import { BERT_BASE_ARCHITECTURE } from '@ft/core';
+import { BERT_BASE_ARCHITECTURE, combinerSchema, gradientClippingSchema, optimizerSchema } from '@ft/core';
 
 /** BERT-mini (google/bert_uncased_L-4_H-256_A-4): the shape the PyTorch reference runs by default. */
 export const BERT_MINI = { ...BERT_BASE_ARCHITECTURE, hidden_size: 256, num_hidden_layers: 4, num_attention_heads: 4, intermediate_size: 1024 };
@@ -19,4 +19,20 @@ export function tokenBatch(rows, length) {
     }
   }
   return { ids, mask };
+}
+
+/**
+ * Returns the ModelDescription the benchmarks fine-tune: a trainable BERT encoder with `weights`
+ * (CLS pooling), the default combiner, a 2-class category head, AdamW and default clipping.
+ */
+export function bertClassifierDescription(architecture, weights, { mixedPrecision = false } = {}) {
+  return {
+    inputs: [{ name: 'text', kind: 'text', encoder: { type: 'bert', architecture, weights, trainable: true, reduceOutput: 'cls_pooled' } }],
+    combiner: combinerSchema.parse({}),
+    outputs: [{ name: 'label', kind: 'category', numClasses: 2, lossWeight: 1, classWeights: null }],
+    optimizer: optimizerSchema.parse({ type: 'adamw' }),
+    gradientClipping: gradientClippingSchema.parse({}),
+    seed: 1,
+    mixedPrecision,
+  };
 }
