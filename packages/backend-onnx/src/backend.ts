@@ -36,10 +36,10 @@ export class OnnxBackend implements Backend {
     const threads = options.intra_op_threads ?? os.availableParallelism();
 
     // ONNX Runtime's CPU provider runs float16 nodes by converting to float32 and back, which
-    // costs time and saves nothing, so mixed precision is offered on GPUs only.
+    // saves no time (bench/mixed-precision.mjs), so mixed precision is offered on GPUs only.
     let halfPrecisionFailure: string | null = `the ONNX backend on the CPU trains in float32, because ONNX Runtime's CPU provider computes float16 ops by converting them to float32`;
     if (device !== 'cpu') {
-      // NOTE: tested on WebGPU (Mesa's lavapipe) only; the CUDA provider is not installed here.
+      // NOTE: tested on WebGPU (Mesa's lavapipe) only, because no CUDA provider is installed here.
       const failure = await probeHalfPrecision(device);
       halfPrecisionFailure = failure === null ? null : `the ONNX backend cannot compute in float16 on ${device} (${failure})`;
     }

@@ -28,7 +28,7 @@ describe('ONNX backend descriptor', () => {
     expect(backend.capabilities.accelerator).toBe(false);
   });
 
-  it('offers mixed precision on GPUs only, and says why not on the CPU', async () => {
+  it('explains float32 on the CPU', async () => {
     const backend = await onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cpu' }), { logger: createRecordingLogger() });
     expect(backend.capabilities.mixedPrecision).toBe(false);
     expect(backend.capabilities.mixedPrecisionUnavailableReason).toBe(

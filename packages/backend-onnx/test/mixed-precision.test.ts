@@ -13,7 +13,7 @@ import { OnnxModel } from '../src/model/onnx-model.js';
 import { DEFAULT_SESSION_SETTINGS } from '../src/runtime/session.js';
 import { mixedPrecisionBatch, mixedPrecisionDescription } from './mixed-precision-fixtures.js';
 
-/** float16's largest finite value; anything above rounds to Inf. */
+/** Largest finite float16 value. Larger results round to Inf. */
 const FLOAT16_MAX = 65504;
 
 const build = (mixedPrecision: boolean, lossWeight = 1) => OnnxModel.build(mixedPrecisionDescription(mixedPrecision, lossWeight), DEFAULT_SESSION_SETTINGS);
@@ -48,7 +48,7 @@ describe('mixed-precision ONNX graphs', () => {
       const expected = await full.trainStep(mixedPrecisionBatch(step), 1e-3);
       const actual = await mixed.trainStep(mixedPrecisionBatch(step), 1e-3, { lossScale: 1024 });
       expect(actual.gradientsFinite).toBeUndefined();
-      // float16 keeps 11 significant bits (relative rounding 4.9e-4); the loss is about 1.1.
+      // float16 keeps 11 significant bits (relative rounding 4.9e-4), and the loss is about 1.1.
       expect(Math.abs(actual.loss - expected.loss), `step ${step}: ${actual.loss} vs ${expected.loss}`).toBeLessThan(5e-3);
     }
 

@@ -34,7 +34,7 @@ const WEBGPU_SETTINGS = { ...DEFAULT_SESSION_SETTINGS, executionProviders: ['web
 const STEPS = 5;
 /** Float32 kernels that sum in another order: 1e-7 measured on lavapipe. */
 const FLOAT32_TOLERANCE = 1e-5;
-/** float16 products against float32 ones on a loss of about 1.1; 5e-3 as on the CPU provider. */
+/** float16 products against float32 ones on a loss of about 1.1, as in the CPU-provider test. */
 const HALF_TOLERANCE = 5e-3;
 
 describe.skipIf(skip)('ONNX backend on WebGPU', () => {

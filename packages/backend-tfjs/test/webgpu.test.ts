@@ -175,7 +175,8 @@ describe('webgpu device', () => {
     expect(backend.capabilities.mixedPrecision).toBe(false);
     expect(backend.capabilities.mixedPrecisionUnavailableReason).toBe('the tfjs backend on webgpu trains in float32 only');
     // A software adapter such as lavapipe computes on the CPU, so batch_size: auto keeps the CPU cap.
-    expect(backend.capabilities.accelerator).toBe(probe.ok && !probe.adapter.software);
+    const hardwareAdapter = probe.ok && !probe.adapter.software;
+    expect(backend.capabilities.accelerator).toBe(hardwareAdapter);
     expect(logger.records.some((record) => record.message.startsWith('Device webgpu: using TensorFlow.js'))).toBe(true);
     await backend.dispose();
   });

@@ -14,7 +14,7 @@ type Rule = (builder: GraphBuilder, node: RecordedNode, outputGradients: readonl
 /**
  * Returns the gradient of the scalar `loss` with respect to each value of `wrt`, by name.
  * A value that `loss` does not depend on gets a zero gradient of its shape. `seed` is the
- * gradient of the loss itself, 1 by default; a loss scale for mixed precision goes there.
+ * gradient of the loss itself, 1 by default. Mixed precision passes its loss scale there.
  */
 export function gradients(builder: GraphBuilder, loss: Value, wrt: readonly Value[], seed?: Value): Map<string, Value> {
   if (loss.shape.length !== 0) {

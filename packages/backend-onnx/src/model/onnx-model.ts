@@ -283,7 +283,7 @@ export class OnnxModel implements ModelHandle {
     }
   }
 
-  /** Feeds the loss scale to graphs built for mixed precision; float32 graphs have no such input. */
+  /** Feeds the loss scale to graphs built for mixed precision. Float32 graphs have no such input. */
   private lossScaleFeed(feeds: Record<string, ort.Tensor>, options: TrainStepOptions | undefined): void {
     const scale = options?.lossScale ?? 1;
     if (this.description.mixedPrecision) {
@@ -292,7 +292,7 @@ export class OnnxModel implements ModelHandle {
       }
       feeds.loss_scale = floatTensor(Float32Array.of(scale), []);
     } else if (scale !== 1) {
-      throw new Error('A loss scale needs a model built with mixedPrecision: true.');
+      throw new Error('A loss scale needs a model built with mixedPrecision: true. Build the model with it, or leave lossScale unset.');
     }
   }
 

@@ -93,7 +93,7 @@ export async function selectDevice(request: DeviceRequest, logger: Pick<Logger, 
 
   if (request === 'auto') {
     if (!cudaProviderInstalled()) {
-      // The usual case on machines without a GPU, so it is no warning.
+      // This is the usual case on a machine without a GPU, so it is logged as info.
       logger.info('Device auto: no CUDA provider for ONNX Runtime is installed, so the ONNX backend runs on the CPU.');
       return 'cpu';
     }

@@ -30,7 +30,7 @@ export interface SelectedRuntime {
    * "TensorFlow.js 4.22.0 on webgpu (llvmpipe: Mesa 25.0.7 (LLVM 15.0.6), Vulkan, software)".
    */
   description: string;
-  /** True on tfjs-node-gpu and on a hardware WebGPU adapter; a software adapter computes on the CPU. */
+  /** True on tfjs-node-gpu and on a hardware WebGPU adapter. A software adapter computes on the CPU. */
   accelerator: boolean;
 }
 

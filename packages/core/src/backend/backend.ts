@@ -56,7 +56,7 @@ export interface ModelHandle {
   /**
    * Runs forward and backward without updating, and returns the gradients of the trainable
    * weights by weight name, divided by the loss scale again. Used for gradient accumulation and
-   * data-parallel training; the caller checks the gradients for overflow.
+   * data-parallel training. The caller checks the gradients for overflow.
    */
   computeGradients(batch: TrainingBatch, options?: TrainStepOptions): Promise<TrainStepResult & { readonly gradients: NamedArrays }>;
   /** Clips `gradients` as configured and applies one optimizer update at `learningRate`. */

@@ -9,7 +9,7 @@ describe('LossScaler', () => {
     expect([scaler.growthFactor, scaler.backoffFactor, scaler.growthInterval]).toEqual([2, 0.5, 2000]);
   });
 
-  it('halves on overflow and doubles after a run of clean updates', () => {
+  it('halves on overflow, then doubles', () => {
     const scaler = new LossScaler({ initialScale: 1024, growthInterval: 3 });
     scaler.update(false);
     expect(scaler.scale).toBe(512);
@@ -61,7 +61,7 @@ describe('LossScaler', () => {
     expect(Number.isFinite(scaler.scale)).toBe(true);
   });
 
-  it('reports exhaustion below the smallest useful scale', () => {
+  it('reports exhaustion below minimum', () => {
     const scaler = new LossScaler({ initialScale: MIN_LOSS_SCALE * 2 });
     scaler.update(false);
     expect(scaler.exhausted).toBe(false);

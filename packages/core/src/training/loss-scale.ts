@@ -28,8 +28,8 @@ export interface LossScaleState {
 }
 
 /**
- * Scales below this would need gradients near float32's own overflow point to overflow in half
- * precision, so reaching it means the gradients are Inf or NaN at any scale.
+ * Smallest useful scale. Below it a gradient must exceed 65504 × 2²⁴ ≈ 1.1e12 to overflow
+ * float16, so an overflow there means the gradients themselves are Inf, NaN or diverging.
  */
 export const MIN_LOSS_SCALE = 2 ** -24;
 
@@ -47,7 +47,7 @@ export class LossScaler {
     this.growthInterval = options.growthInterval ?? 2000;
     if (!(this.growthFactor > 1) || !(this.backoffFactor > 0 && this.backoffFactor < 1) || !(this.growthInterval >= 1)) {
       throw new RangeError(
-        `LossScaler: growthFactor must be > 1, backoffFactor in (0, 1) and growthInterval ≥ 1; got ${this.growthFactor}, ${this.backoffFactor} and ${this.growthInterval}.`,
+        `LossScaler: growthFactor must be > 1, backoffFactor in (0, 1) and growthInterval ≥ 1. Got ${this.growthFactor}, ${this.backoffFactor} and ${this.growthInterval}.`,
       );
     }
     this.current = state?.scale ?? options.initialScale ?? 2 ** 16;

@@ -83,7 +83,7 @@ export interface TrainingProgress {
   readonly plateau: PlateauState;
   /** Sum and rows of step losses since the last evaluation, for the training metrics. */
   readonly pendingLoss: { readonly sum: number; readonly rows: number; readonly outputs: Record<string, number> };
-  /** Dynamic loss scale of mixed-precision training; absent when training runs in float32. */
+  /** Dynamic loss scale of mixed-precision training, absent when training runs in float32. */
   readonly lossScale?: LossScaleState;
 }
 
@@ -448,10 +448,10 @@ export async function train(options: TrainOptions): Promise<TrainingResult> {
         break;
       }
       if (skippedAtScale !== null) {
-        logger.debug(`Step ${step + 1}: a gradient overflowed at loss scale ${skippedAtScale}; skipped the update and lowered the scale to ${scaler?.scale}.`);
+        logger.debug(`Step ${step + 1}: a gradient overflowed at loss scale ${skippedAtScale}. Skipped the update and lowered the scale to ${scaler?.scale}.`);
         if (scaler?.exhausted === true) {
           logger.error(
-            `Gradients stayed Inf or NaN at step ${step + 1} (epoch ${epoch + 1}) although the loss scale fell to ${scaler.scale}; stopping and keeping the best weights so far. Lower the learning rate, enable gradient clipping, or set trainer.use_mixed_precision to false.`,
+            `Gradients stayed Inf or NaN at step ${step + 1} (epoch ${epoch + 1}) although the loss scale fell to ${scaler.scale}. Stopping and keeping the best weights so far. Lower the learning rate, enable gradient clipping, or set trainer.use_mixed_precision to false.`,
           );
           stopReason = 'non_finite_gradients';
           break;
