@@ -53,5 +53,8 @@ describe('ONNX backend descriptor', () => {
     await expect(onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cuda' }), { logger: createRecordingLogger() })).rejects.toThrow(
       /backend\.device cuda is not available: .*set backend\.device to cpu/,
     );
+    await expect(onnxBackend.create(onnxBackend.optionsSchema.parse({ device: 'cuda' }), { logger: createRecordingLogger() })).rejects.toThrow(
+      "onnxruntime-node's CUDA provider library is not installed",
+    );
   });
 });

@@ -203,4 +203,9 @@ describe('webgpu device', () => {
     await expect(request).rejects.toMatchObject({ code: 'BACKEND_INVALID' });
     await expect(request).rejects.toThrow('backend.device: webgpu cannot run on backend.runtime: wasm');
   });
+
+  it('wasm is no accelerator', async () => {
+    const selected = await selectRuntime('wasm', () => {}, 'cpu');
+    expect(selected.accelerator).toBe(false);
+  });
 });
